@@ -1,0 +1,1 @@
+"""Settings and Serve/Ray configuration files."""

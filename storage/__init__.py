@@ -1,0 +1,1 @@
+"""SuraSmart's PostgreSQL storage (tables, repositories, migrations): built in the storage issue."""
