@@ -1,0 +1,1 @@
+"""Pure pipeline steps on arrays: decode, detect, align, quality, embed, match."""

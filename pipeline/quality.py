@@ -1,0 +1,45 @@
+"""How usable a face is for recognition: size, sharpness, detector confidence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from pipeline.types import AlignedFaces, Detections, check_batch
+
+# Below these a face still matches, but less reliably; quality falls off linearly.
+GOOD_FACE_SIZE = 64.0  # pixels, shorter side of the detection box
+GOOD_SHARPNESS = 60.0  # variance of the Laplacian of the grey 112×112 crop
+
+
+@dataclass(frozen=True)
+class FaceQuality:
+    """Per-face measures, each (F,) float32.
+
+    size: shorter box side in pixels; sharpness: variance of the Laplacian of the aligned
+    crop (low = blurred); score: 0–1 combination of size, sharpness and detector confidence.
+    """
+
+    size: NDArray[np.float32]
+    sharpness: NDArray[np.float32]
+    score: NDArray[np.float32]
+
+
+def assess_quality(detections: Detections, aligned: AlignedFaces) -> FaceQuality:
+    """Quality of every aligned face of a batch."""
+    check_batch("quality", len(detections), len(aligned))
+    boxes = detections.boxes
+    size = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]).astype(np.float32)
+    sharpness = np.array(
+        [cv2.Laplacian(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), cv2.CV_32F).var() for crop in aligned.crops],
+        dtype=np.float32,
+    )
+    score = (
+        np.clip(size / GOOD_FACE_SIZE, 0, 1)
+        * np.clip(sharpness / GOOD_SHARPNESS, 0, 1)
+        * np.clip(detections.scores, 0, 1)
+    )
+    return FaceQuality(size=size, sharpness=sharpness, score=score.astype(np.float32))
