@@ -1,0 +1,1 @@
+"""Running face networks: sessions, detectors, embedders and model packs (no Ray, HTTP or SQL)."""

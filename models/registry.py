@@ -1,0 +1,91 @@
+"""Find a pack by name or path, and build the face engine that runs it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from models.detector import OnnxFaceDetector
+from models.dlib_pack import DlibFaceDetector, DlibFaceEmbedder, dlib_pack
+from models.embedder import OnnxFaceEmbedder, graph_preprocess
+from models.errors import PackNotFoundError
+from models.insightface import RELEASE_URL, REMOTE_PACKS, fetch_pack, insightface_pack, is_fetched
+from models.manifest import load_manifest
+from models.packs import ModelPack
+from models.runtime import load_onnx, open_session
+from models.session import RuntimeOptions
+from pipeline.engine import EngineOptions, FaceDetector, FaceEmbedder, FaceEngine
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PACK = "dlib"
+PACKS_FOLDER = Path(__file__).resolve().parent.parent / "configs" / "packs"
+
+
+@dataclass(frozen=True)
+class PackSources:
+    """Where packs come from: manifest folders, the download cache, and the release URL.
+
+    dlib_upsample / dlib_max_side: settings of the built-in dlib pack.
+    """
+
+    pack_dirs: tuple[Path, ...] = (PACKS_FOLDER,)
+    cache_dir: Path = Path.home() / ".cache" / "surasmart" / "models"
+    download_url: str = RELEASE_URL
+    allow_download: bool = True
+    dlib_upsample: int = 1
+    dlib_max_side: int = 1024
+
+
+def pack_names(sources: PackSources) -> list[str]:
+    """Every pack name ``resolve_pack`` accepts without a path."""
+    manifests = {p.stem for folder in sources.pack_dirs if folder.is_dir() for p in folder.glob("*.toml")}
+    return [DEFAULT_PACK, *sorted(manifests), *REMOTE_PACKS]
+
+
+def resolve_pack(name: str, sources: PackSources) -> ModelPack:
+    """The pack called ``name``: built-in dlib, a manifest (by path or in a pack folder), or an
+    InsightFace pack, downloaded into the cache on first use when downloads are allowed."""
+    if name == DEFAULT_PACK:
+        return dlib_pack(upsample=sources.dlib_upsample, max_side=sources.dlib_max_side)
+    if name.endswith(".toml"):
+        return load_manifest(Path(name))
+    for folder in sources.pack_dirs:
+        if (folder / f"{name}.toml").is_file():
+            return load_manifest(folder / f"{name}.toml")
+    if name in REMOTE_PACKS:
+        remote = REMOTE_PACKS[name]
+        folder = sources.cache_dir / name
+        if not is_fetched(remote, folder):
+            if not sources.allow_download:
+                raise PackNotFoundError(f"pack {name} is not in {folder} and downloads are turned off")
+            folder = fetch_pack(remote, cache_dir=sources.cache_dir, base_url=sources.download_url)
+        pack = insightface_pack(remote, folder)
+        logger.warning("pack %s: %s", name, pack.licence)
+        return pack
+    raise PackNotFoundError(f"no model pack named {name!r}; known: {', '.join(pack_names(sources))}")
+
+
+def load_engine(
+    pack: ModelPack, runtime: RuntimeOptions | None = None, options: EngineOptions | None = None
+) -> FaceEngine:
+    """Load the pack's networks once and return the engine that runs them."""
+    runtime = runtime or RuntimeOptions()
+    return FaceEngine(_detector(pack, runtime), _embedder(pack, runtime), options)
+
+
+def _detector(pack: ModelPack, runtime: RuntimeOptions) -> FaceDetector:
+    spec = pack.detector
+    if spec.kind == "dlib-hog":
+        return DlibFaceDetector(spec)
+    return OnnxFaceDetector(spec, open_session(spec.file.verified(), runtime))
+
+
+def _embedder(pack: ModelPack, runtime: RuntimeOptions) -> FaceEmbedder:
+    spec = pack.embedder
+    if spec.kind == "dlib-resnet":
+        return DlibFaceEmbedder(spec)
+    path = spec.file.verified()
+    preprocess = spec.preprocess or graph_preprocess(load_onnx(path))
+    return OnnxFaceEmbedder(spec, open_session(path, runtime), preprocess)
