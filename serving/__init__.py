@@ -1,0 +1,1 @@
+"""The Ray Serve shell and the `sura` command line."""

@@ -1,0 +1,1 @@
+"""The `sura` command line."""

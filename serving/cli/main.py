@@ -1,0 +1,33 @@
+"""The `sura` command: face analysis and evaluation today; the service later."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from configs.settings import get_settings
+from models.registry import pack_names
+from serving.cli.evaluate import evaluate
+from serving.cli.faces import faces
+
+
+@click.group()
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def cli(verbose: int) -> None:
+    """SuraSmart: find missing people by their faces."""
+    logging.basicConfig(
+        level=max(logging.DEBUG, logging.WARNING - 10 * verbose),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@cli.command()
+def packs() -> None:
+    """List the model packs this machine can use."""
+    for name in pack_names(get_settings().models.sources()):
+        click.echo(name)
+
+
+cli.add_command(faces)
+cli.add_command(evaluate)
