@@ -1,0 +1,34 @@
+"""Settings come from SURA_* variables, nested with a double underscore, and are checked."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from configs.settings import Settings
+
+
+def test_defaults_need_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings()
+    assert settings.models.pack == "dlib" and settings.models.backend == "onnxruntime"
+    assert settings.pipeline.engine().pad_ratio == 0.5
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SURA_MODELS__PACK", "shared-yunet")
+    monkeypatch.setenv("SURA_MODELS__DEVICE", "cuda")
+    monkeypatch.setenv("SURA_PIPELINE__DETECT_BATCH", "32")
+    settings = Settings()
+    assert settings.models.pack == "shared-yunet"
+    assert settings.models.runtime().device == "cuda"
+    assert settings.pipeline.engine().detect_batch == 32
+
+
+def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SURA_PIPELINE__DETECT_BATCH", "0")
+    with pytest.raises(ValidationError, match="detect_batch"):
+        Settings()
+    monkeypatch.delenv("SURA_PIPELINE__DETECT_BATCH")
+    monkeypatch.setenv("SURA_MODELS__BACKEND", "tensorflow")
+    with pytest.raises(ValidationError, match="backend"):
+        Settings()
