@@ -77,3 +77,15 @@ def test_gpu_fp16_matches_cpu(t1: np.ndarray, engines: dict[str, FaceEngine], pa
     for a, b in zip(on_gpu.faces, on_cpu.faces, strict=True):
         np.testing.assert_allclose(a.box, b.box, atol=2.0)
         assert float(a.embedding @ b.embedding) > 0.995
+
+
+def test_fp16_path_finds_the_same_faces_on_cpu(engines: dict[str, FaceEngine], t1: np.ndarray) -> None:
+    """The GPU's precision (fp16 weights and inputs), exercised where no GPU is present."""
+    half = load_engine(resolve_pack("shared-scrfd", PackSources()), RuntimeOptions(backend="torch", half=True))
+    assert "fp16" in half.description
+    [ours] = half.analyze([t1])
+    [reference] = engines["shared-scrfd"].analyze([t1])
+    assert len(ours.faces) == len(reference.faces) == 6
+    for a, b in zip(ours.faces, reference.faces, strict=True):
+        np.testing.assert_allclose(a.box, b.box, atol=2.0)
+        assert float(a.embedding @ b.embedding) > 0.995
