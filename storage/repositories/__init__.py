@@ -1,0 +1,1 @@
+"""One repository per aggregate. Keyword-only methods; they flush, never commit."""

@@ -1,0 +1,141 @@
+"""Candidate matches and their review by people (never decided by the machine)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from storage.errors import InvalidArgumentError, InvalidTransitionError
+from storage.repositories.common import Page, get_or_raise, paginate
+from storage.tables import Match, MatchReview, ReviewDecision, ReviewStatus
+
+# What each decision may follow. A decided match must be reopened before it is decided again.
+ALLOWED: dict[ReviewStatus, frozenset[ReviewDecision]] = {
+    ReviewStatus.PENDING: frozenset({ReviewDecision.CONFIRM, ReviewDecision.REJECT, ReviewDecision.INCONCLUSIVE}),
+    ReviewStatus.INCONCLUSIVE: frozenset({ReviewDecision.CONFIRM, ReviewDecision.REJECT, ReviewDecision.REOPEN}),
+    ReviewStatus.CONFIRMED: frozenset({ReviewDecision.REOPEN}),
+    ReviewStatus.REJECTED: frozenset({ReviewDecision.REOPEN}),
+}
+_OUTCOME = {
+    ReviewDecision.CONFIRM: ReviewStatus.CONFIRMED,
+    ReviewDecision.REJECT: ReviewStatus.REJECTED,
+    ReviewDecision.INCONCLUSIVE: ReviewStatus.INCONCLUSIVE,
+    ReviewDecision.REOPEN: ReviewStatus.PENDING,
+}
+
+
+class MatchRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def record(
+        self,
+        *,
+        case_id: uuid.UUID,
+        face_id: uuid.UUID,
+        reference_face_id: uuid.UUID | None,
+        similarity: float,
+        false_accept_rate: float,
+        pack: str,
+        threshold: float,
+    ) -> tuple[Match, bool]:
+        """The match of this case and face, and whether this call created it: re-runs add nothing."""
+        statement = (
+            insert(Match)
+            .values(
+                id=uuid.uuid4(),
+                case_id=case_id,
+                face_id=face_id,
+                reference_face_id=reference_face_id,
+                similarity=similarity,
+                false_accept_rate=false_accept_rate,
+                pack=pack,
+                threshold=threshold,
+                status=ReviewStatus.PENDING,
+            )
+            .on_conflict_do_nothing(index_elements=["case_id", "face_id"])
+            .returning(Match.id)
+        )
+        created = self.session.execute(statement).scalar_one_or_none() is not None
+        match = self.session.scalars(sa.select(Match).where(Match.case_id == case_id, Match.face_id == face_id)).one()
+        return match, created
+
+    def get(self, *, match_id: uuid.UUID, lock: bool = False) -> Match:
+        return get_or_raise(self.session, Match, match_id, lock=lock)
+
+    def find(
+        self,
+        *,
+        case_ids: Sequence[uuid.UUID] | None = None,
+        statuses: Sequence[ReviewStatus] = (),
+        min_similarity: float | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        page: int = 1,
+        page_size: int = 50,
+    ) -> Page[Match]:
+        """Matches, most similar first, filtered by case, status, score and date."""
+        conditions = [
+            Match.case_id.in_(case_ids) if case_ids is not None else None,
+            Match.status.in_(statuses) if statuses else None,
+            Match.similarity >= min_similarity if min_similarity is not None else None,
+            Match.created_at >= created_from if created_from else None,
+            Match.created_at < created_to if created_to else None,
+        ]
+        query = sa.select(Match).where(*(c for c in conditions if c is not None))
+        return paginate(self.session, query.order_by(Match.similarity.desc(), Match.id), page=page, page_size=page_size)
+
+    def review(
+        self,
+        *,
+        match_id: uuid.UUID,
+        reviewer_id: uuid.UUID,
+        decision: ReviewDecision,
+        pack: str,
+        threshold: float,
+        note: str | None = None,
+        confirmations_required: int = 1,
+    ) -> Match:
+        """Apply one reviewer's decision, or raise InvalidTransitionError naming why not.
+
+        With ``confirmations_required=2`` (the two-person rule) a first confirmation is recorded
+        and the match stays undecided until a different reviewer confirms it too.
+        """
+        if confirmations_required not in (1, 2):
+            raise InvalidArgumentError("a match needs one or two confirmations")
+        match = self.get(match_id=match_id, lock=True)
+        if decision not in ALLOWED[match.status]:
+            raise InvalidTransitionError(f"a {match.status} match cannot take the decision {decision}")
+        status = _OUTCOME[decision]
+        if decision is ReviewDecision.CONFIRM and confirmations_required == 2:
+            if match.first_confirmed_by_id == reviewer_id:
+                raise InvalidTransitionError("the second confirmation must come from a different reviewer")
+            if match.first_confirmed_by_id is None:
+                match.first_confirmed_by_id, status = reviewer_id, match.status
+        if decision is not ReviewDecision.CONFIRM:
+            match.first_confirmed_by_id = None
+        match.status, match.reviewed_at = status, sa.func.now()
+        if note is not None:
+            match.notes = note
+        self.session.add(
+            MatchReview(
+                match_id=match.id,
+                reviewer_id=reviewer_id,
+                decision=decision,
+                status_after=status,
+                note=note,
+                pack=pack,
+                threshold=threshold,
+            )
+        )
+        self.session.flush()
+        return match
+
+    def reviews(self, *, match_id: uuid.UUID) -> list[MatchReview]:
+        query = sa.select(MatchReview).where(MatchReview.match_id == match_id).order_by(MatchReview.created_at)
+        return list(self.session.scalars(query))
