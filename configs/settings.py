@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_cache_dir
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.insightface import RELEASE_URL
@@ -19,6 +19,7 @@ from models.registry import DEFAULT_PACK, PACKS_FOLDER, PackSources
 from models.session import RuntimeOptions
 from pipeline.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from pipeline.engine import EngineOptions
+from storage.embedded import default_data_dir
 
 
 class ModelSettings(BaseModel):
@@ -71,12 +72,21 @@ class PipelineSettings(BaseModel):
         return EngineOptions(detect_batch=self.detect_batch, embed_batch=self.embed_batch, pad_ratio=self.pad_ratio)
 
 
+class DatabaseSettings(BaseModel):
+    """A PostgreSQL ≥ 14 with pgvector at ``url``; unset, an embedded server in ``data_dir``."""
+
+    url: SecretStr | None = None
+    data_dir: Path = Field(default_factory=default_data_dir)
+    statement_timeout_ms: int = Field(default=30_000, ge=100)
+
+
 class Settings(BaseSettings):
     """Everything configurable; secrets (added with the service) are ``SecretStr``."""
 
     model_config = SettingsConfigDict(env_prefix="SURA_", env_nested_delimiter="__", extra="ignore")
 
     environment: Literal["development", "test", "production"] = "development"
+    db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
 

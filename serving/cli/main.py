@@ -1,4 +1,4 @@
-"""The `sura` command: face analysis and evaluation today; the service later."""
+"""The `sura` command: face analysis and evaluation, the database and its audit log."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import click
 
 from configs.settings import get_settings
 from models.registry import pack_names
+from serving.cli.database import audit, migrate
 from serving.cli.evaluate import evaluate
 from serving.cli.faces import faces
 
@@ -31,3 +32,5 @@ def packs() -> None:
 
 cli.add_command(faces)
 cli.add_command(evaluate)
+cli.add_command(migrate)
+cli.add_command(audit)
