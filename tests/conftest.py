@@ -12,16 +12,25 @@ from pipeline.decode import read_image_file
 from pipeline.engine import EngineOptions, FaceEngine
 from tests.helpers import ALL_PACKS, SHARED
 
+pytest_plugins = ["tests.postgres"]
+
+# Tests are marked by the folder they live in.
+FOLDER_MARKERS = {"storage": "postgres"}
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """GPU tests skip, with the reason, on machines without CUDA."""
+    """Mark tests by folder; GPU tests skip, with the reason, on machines without CUDA."""
     try:
         import torch
 
         has_cuda = torch.cuda.is_available()
     except ImportError:
         has_cuda = False
+    root = Path(__file__).parent
     for item in items:
+        folder = Path(str(item.path)).relative_to(root).parts[0]
+        if folder in FOLDER_MARKERS:
+            item.add_marker(FOLDER_MARKERS[folder])
         if "gpu" in item.keywords and not has_cuda:
             item.add_marker(pytest.mark.skip(reason="needs a CUDA device; none is present"))
 

@@ -32,3 +32,12 @@ def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SURA_MODELS__BACKEND", "tensorflow")
     with pytest.raises(ValidationError, match="backend"):
         Settings()
+
+
+def test_database_url_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SURA_DB__URL", "postgresql+psycopg://sura:s3cret@db.internal/sura")
+    settings = Settings()
+    assert settings.db.url is not None and settings.db.url.get_secret_value().endswith("@db.internal/sura")
+    assert "s3cret" not in repr(settings) and "s3cret" not in str(settings.model_dump())
+    monkeypatch.delenv("SURA_DB__URL")
+    assert Settings().db.url is None  # no URL: the embedded server
