@@ -98,16 +98,11 @@ class DlibFaceDetector:
         )
 
 
-class DlibFaceEmbedder:
-    """dlib's ResNet (128-d) over dlib face chips, a batch of chips per call."""
+class DlibChipAligner:
+    """dlib's own face chips (150×150, rotated upright around the 5 points), as its ResNet expects."""
 
-    def __init__(self, spec: EmbedderSpec) -> None:
-        dlib = _import_dlib()
-        self.spec = spec
-        self.embedding_size = spec.embedding_size
-        self.description = "dlib (CPU)"
-        self._dlib = dlib
-        self._net = dlib.face_recognition_model_v1(str(spec.file.verified()))
+    def __init__(self) -> None:
+        self._dlib = _import_dlib()
 
     def align(self, images: Sequence[NDArray[np.uint8]], detections: Detections) -> AlignedFaces:
         dlib = self._dlib
@@ -119,6 +114,17 @@ class DlibFaceEmbedder:
             image = images[detections.image_index[k]]
             crops[k] = dlib.get_face_chip(image, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
         return AlignedFaces(crops=crops, image_index=detections.image_index)
+
+
+class DlibFaceEmbedder:
+    """dlib's ResNet (128-d) over dlib face chips, a batch of chips per call."""
+
+    def __init__(self, spec: EmbedderSpec) -> None:
+        dlib = _import_dlib()
+        self.spec = spec
+        self.embedding_size = spec.embedding_size
+        self.description = "dlib (CPU)"
+        self._net = dlib.face_recognition_model_v1(str(spec.file.verified()))
 
     def embed(self, faces: AlignedFaces) -> NDArray[np.float32]:
         if len(faces) == 0:

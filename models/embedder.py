@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import onnx
 from numpy.typing import NDArray
@@ -11,10 +9,9 @@ from numpy.typing import NDArray
 from models.errors import ModelOutputError
 from models.packs import EmbedderSpec, Preprocess
 from models.session import Session
-from pipeline.align import align_faces
 from pipeline.letterbox import to_blob
 from pipeline.match import l2_normalize
-from pipeline.types import AlignedFaces, Detections
+from pipeline.types import AlignedFaces
 
 
 def graph_preprocess(model: onnx.ModelProto) -> Preprocess:
@@ -30,7 +27,7 @@ def graph_preprocess(model: onnx.ModelProto) -> Preprocess:
 
 
 class OnnxFaceEmbedder:
-    """Aligns faces onto the ArcFace template and embeds a batch per network call."""
+    """Embeds faces aligned onto the ArcFace template, a batch per network call."""
 
     def __init__(self, spec: EmbedderSpec, session: Session, preprocess: Preprocess) -> None:
         self.spec = spec
@@ -38,9 +35,6 @@ class OnnxFaceEmbedder:
         self.description = session.description
         self.preprocess = preprocess
         self.embedding_size = spec.embedding_size
-
-    def align(self, images: Sequence[NDArray[np.uint8]], detections: Detections) -> AlignedFaces:
-        return align_faces(images, detections, self.spec.input_size)
 
     def embed(self, faces: AlignedFaces) -> NDArray[np.float32]:
         """(F, D) unit-length embeddings of (F, S, S, 3) aligned RGB crops."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.detector import OnnxFaceDetector
-from models.dlib_pack import DlibFaceDetector, DlibFaceEmbedder, dlib_pack
+from models.dlib_pack import DlibChipAligner, DlibFaceDetector, DlibFaceEmbedder, dlib_pack
 from models.embedder import OnnxFaceEmbedder, graph_preprocess
 from models.errors import PackNotFoundError
 from models.insightface import RELEASE_URL, REMOTE_PACKS, fetch_pack, insightface_pack, is_fetched
@@ -15,7 +15,8 @@ from models.manifest import load_manifest
 from models.packs import ModelPack
 from models.runtime import load_onnx, open_session
 from models.session import RuntimeOptions
-from pipeline.engine import EngineOptions, FaceDetector, FaceEmbedder, FaceEngine
+from pipeline.align import ArcFaceAligner
+from pipeline.engine import EngineOptions, FaceAligner, FaceDetector, FaceEmbedder, FaceEngine, FaceLocator
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +73,18 @@ def load_engine(
 ) -> FaceEngine:
     """Load the pack's networks once and return the engine that runs them."""
     runtime = runtime or RuntimeOptions()
-    return FaceEngine(_detector(pack, runtime), _embedder(pack, runtime), options)
+    return FaceEngine(load_locator(pack, runtime, options), load_embedder(pack, runtime))
+
+
+def load_locator(
+    pack: ModelPack, runtime: RuntimeOptions | None = None, options: EngineOptions | None = None
+) -> FaceLocator:
+    """The pack's detector and aligner: everything before the embedding network."""
+    runtime = runtime or RuntimeOptions()
+    aligner: FaceAligner = (
+        DlibChipAligner() if pack.embedder.kind == "dlib-resnet" else ArcFaceAligner(pack.embedder.input_size)
+    )
+    return FaceLocator(_detector(pack, runtime), aligner, options)
 
 
 def _detector(pack: ModelPack, runtime: RuntimeOptions) -> FaceDetector:
@@ -82,7 +94,9 @@ def _detector(pack: ModelPack, runtime: RuntimeOptions) -> FaceDetector:
     return OnnxFaceDetector(spec, open_session(spec.file.verified(), runtime))
 
 
-def _embedder(pack: ModelPack, runtime: RuntimeOptions) -> FaceEmbedder:
+def load_embedder(pack: ModelPack, runtime: RuntimeOptions | None = None) -> FaceEmbedder:
+    """The pack's embedding network."""
+    runtime = runtime or RuntimeOptions()
     spec = pack.embedder
     if spec.kind == "dlib-resnet":
         return DlibFaceEmbedder(spec)

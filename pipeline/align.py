@@ -59,3 +59,13 @@ def align_faces(images: Sequence[NDArray[np.uint8]], detections: Detections, siz
     for k, (matrix, index) in enumerate(zip(matrices, detections.image_index, strict=True)):
         crops[k] = cv2.warpAffine(images[index], matrix, (size, size), borderValue=0.0)
     return AlignedFaces(crops=crops, image_index=detections.image_index)
+
+
+class ArcFaceAligner:
+    """Aligns onto the ArcFace template at ``size`` pixels (``FaceAligner`` for ArcFace-style packs)."""
+
+    def __init__(self, size: int = 112) -> None:
+        self.size = size
+
+    def align(self, images: Sequence[NDArray[np.uint8]], detections: Detections) -> AlignedFaces:
+        return align_faces(images, detections, self.size)

@@ -1,4 +1,8 @@
-"""Detect → align → quality → embed for a batch of images, with a retry for tight crops."""
+"""Detect → align → quality → embed for a batch of images, with a retry for tight crops.
+
+``FaceLocator`` is everything before the embedding network and ``FaceEngine`` adds it; the
+Serve deployments run the two halves on different replicas, ``sura faces`` runs both here.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pipeline.letterbox import pad_images
-from pipeline.quality import assess_quality
+from pipeline.quality import FaceQuality, assess_quality
 from pipeline.types import AlignedFaces, Detections, Face, ImageFaces, check_batch
 
 
@@ -22,13 +26,17 @@ class FaceDetector(Protocol):
     def detect(self, images: Sequence[NDArray[np.uint8]]) -> Detections: ...
 
 
+class FaceAligner(Protocol):
+    """Cuts each detected face out the way an embedder expects it."""
+
+    def align(self, images: Sequence[NDArray[np.uint8]], detections: Detections) -> AlignedFaces: ...
+
+
 class FaceEmbedder(Protocol):
-    """Aligns detected faces the way its network expects and embeds them."""
+    """Turns aligned faces into unit-length embeddings."""
 
     embedding_size: int
     description: str
-
-    def align(self, images: Sequence[NDArray[np.uint8]], detections: Detections) -> AlignedFaces: ...
 
     def embed(self, faces: AlignedFaces) -> NDArray[np.float32]: ...
 
@@ -46,19 +54,54 @@ class EngineOptions:
     pad_ratio: float = 0.5
 
 
-class FaceEngine:
-    """The face pipeline over one model pack's detector and embedder."""
+@dataclass(frozen=True)
+class LocatedFaces:
+    """The faces of a batch of images, aligned and assessed, not yet embedded.
 
-    def __init__(self, detector: FaceDetector, embedder: FaceEmbedder, options: EngineOptions | None = None) -> None:
+    retried: (N,) which images needed the padded retry to show a face.
+    """
+
+    detections: Detections
+    retried: NDArray[np.bool_]
+    aligned: AlignedFaces
+    quality: FaceQuality
+
+    def per_image(
+        self, sizes: Sequence[tuple[int, int]], embeddings: NDArray[np.float32] | None = None
+    ) -> list[ImageFaces]:
+        """One ``ImageFaces`` per image of the batch; ``sizes`` are (width, height)."""
+        found, quality = self.detections, self.quality
+        check_batch("image sizes", found.num_images, len(sizes))
+        faces = [
+            Face(
+                box=found.boxes[k],
+                landmarks=found.landmarks[k],
+                score=float(found.scores[k]),
+                quality=float(quality.score[k]),
+                sharpness=float(quality.sharpness[k]),
+                embedding=None if embeddings is None else embeddings[k],
+            )
+            for k in range(len(found))
+        ]
+        bounds = np.concatenate([[0], np.cumsum(found.counts())])
+        return [
+            ImageFaces(
+                width=width,
+                height=height,
+                faces=tuple(faces[bounds[i] : bounds[i + 1]]),
+                padded_retry=bool(self.retried[i]),
+            )
+            for i, (width, height) in enumerate(sizes)
+        ]
+
+
+class FaceLocator:
+    """Detection with the tight-crop retry, alignment and quality: the steps before embedding."""
+
+    def __init__(self, detector: FaceDetector, aligner: FaceAligner, options: EngineOptions | None = None) -> None:
         self.detector = detector
-        self.embedder = embedder
+        self.aligner = aligner
         self.options = options or EngineOptions()
-
-    @property
-    def description(self) -> str:
-        """What runs the networks, e.g. ``onnxruntime CPUExecutionProvider``."""
-        parts = dict.fromkeys([self.detector.description, self.embedder.description])
-        return " / ".join(parts)
 
     def detect(self, images: Sequence[NDArray[np.uint8]]) -> tuple[Detections, NDArray[np.bool_]]:
         """Faces of every image, and (N,) which images needed the padded retry to find any.
@@ -79,46 +122,10 @@ class FaceEngine:
         again = again.reindexed(empty.astype(np.int64), len(images))
         return Detections.merge([found, again], len(images)), retried
 
-    def embed(self, faces: AlignedFaces) -> NDArray[np.float32]:
-        """(F, D) unit-length embeddings of aligned faces, in chunks of ``embed_batch``."""
-        step = self.options.embed_batch
-        parts = [
-            self.embedder.embed(AlignedFaces(faces.crops[i : i + step], faces.image_index[i : i + step]))
-            for i in range(0, len(faces), step)
-        ]
-        vectors = np.concatenate(parts) if parts else np.zeros((0, self.embedder.embedding_size), np.float32)
-        check_batch("embedding", len(faces), len(vectors))
-        return vectors
-
-    def analyze(self, images: Sequence[NDArray[np.uint8]], *, embed: bool = True) -> list[ImageFaces]:
-        """Every face of every image: box, landmarks, score, quality and (if asked) embedding."""
+    def locate(self, images: Sequence[NDArray[np.uint8]]) -> LocatedFaces:
         detections, retried = self.detect(images)
-        aligned = self.embedder.align(images, detections)
-        quality = assess_quality(detections, aligned)
-        vectors = self.embed(aligned) if embed else None
-        faces = [
-            Face(
-                box=detections.boxes[k],
-                landmarks=detections.landmarks[k],
-                score=float(detections.scores[k]),
-                quality=float(quality.score[k]),
-                sharpness=float(quality.sharpness[k]),
-                embedding=None if vectors is None else vectors[k],
-            )
-            for k in range(len(detections))
-        ]
-        bounds = np.concatenate([[0], np.cumsum(detections.counts())])
-        results = [
-            ImageFaces(
-                width=int(image.shape[1]),
-                height=int(image.shape[0]),
-                faces=tuple(faces[bounds[i] : bounds[i + 1]]),
-                padded_retry=bool(retried[i]),
-            )
-            for i, image in enumerate(images)
-        ]
-        check_batch("analysis", len(images), len(results))
-        return results
+        aligned = self.aligner.align(images, detections)
+        return LocatedFaces(detections, retried, aligned, assess_quality(detections, aligned))
 
     def _detect_chunks(self, images: Sequence[NDArray[np.uint8]]) -> Detections:
         step = self.options.detect_batch
@@ -129,6 +136,52 @@ class FaceEngine:
             index = np.arange(start, start + chunk.num_images, dtype=np.int64)
             parts.append(chunk.reindexed(index, len(images)))
         return Detections.concat(parts, len(images))
+
+
+class FaceEngine:
+    """The whole face pipeline over one model pack: a locator and an embedder."""
+
+    def __init__(self, locator: FaceLocator, embedder: FaceEmbedder) -> None:
+        self.locator = locator
+        self.embedder = embedder
+
+    @property
+    def detector(self) -> FaceDetector:
+        return self.locator.detector
+
+    @property
+    def options(self) -> EngineOptions:
+        return self.locator.options
+
+    @property
+    def description(self) -> str:
+        """What runs the networks, e.g. ``onnxruntime CPUExecutionProvider``."""
+        parts = dict.fromkeys([self.detector.description, self.embedder.description])
+        return " / ".join(parts)
+
+    def detect(self, images: Sequence[NDArray[np.uint8]]) -> tuple[Detections, NDArray[np.bool_]]:
+        return self.locator.detect(images)
+
+    def embed(self, faces: AlignedFaces) -> NDArray[np.float32]:
+        """(F, D) unit-length embeddings of aligned faces, in chunks of ``embed_batch``."""
+        return embed_in_chunks(self.embedder, faces, self.options.embed_batch)
+
+    def analyze(self, images: Sequence[NDArray[np.uint8]], *, embed: bool = True) -> list[ImageFaces]:
+        """Every face of every image: box, landmarks, score, quality and (if asked) embedding."""
+        located = self.locator.locate(images)
+        vectors = self.embed(located.aligned) if embed else None
+        return located.per_image([(int(i.shape[1]), int(i.shape[0])) for i in images], vectors)
+
+
+def embed_in_chunks(embedder: FaceEmbedder, faces: AlignedFaces, step: int) -> NDArray[np.float32]:
+    """(F, D) embeddings of ``faces``, ``step`` faces per network call."""
+    parts = [
+        embedder.embed(AlignedFaces(faces.crops[i : i + step], faces.image_index[i : i + step]))
+        for i in range(0, len(faces), step)
+    ]
+    vectors = np.concatenate(parts) if parts else np.zeros((0, embedder.embedding_size), np.float32)
+    check_batch("embedding", len(faces), len(vectors))
+    return vectors
 
 
 def _shift(detections: Detections, offsets: NDArray[np.float32]) -> Detections:

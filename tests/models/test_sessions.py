@@ -35,7 +35,7 @@ def test_torch_embeddings_match_onnxruntime(engines: dict[str, FaceEngine], t1: 
     torch_engine = load_engine(resolve_pack("shared-scrfd", PackSources()), RuntimeOptions(backend="torch"))
     assert torch_engine.description.startswith("torch")
     detections = reference.detector.detect([t1])
-    aligned = reference.embedder.align([t1], detections)
+    aligned = reference.locator.aligner.align([t1], detections)
     cosine = np.sum(reference.embed(aligned) * torch_engine.embed(aligned), axis=1)
     assert len(cosine) == 6 and cosine.min() >= 0.9999
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from pipeline.decode import decode_image, read_image_file
-from pipeline.engine import EngineOptions, FaceEngine
+from pipeline.engine import EngineOptions, FaceEngine, FaceLocator
 from tests.helpers import ALL_PACKS, ONNX_PACKS
 
 
@@ -37,7 +37,10 @@ def test_batch_equals_single_calls(engines: dict[str, FaceEngine], faces_dir: Pa
     ]
     images = [read_image_file(faces_dir / name).pixels for name in names]
     engine = engines[pack]
-    batched = FaceEngine(engine.detector, engine.embedder, EngineOptions(detect_batch=8, embed_batch=64))
+    batched = FaceEngine(
+        FaceLocator(engine.detector, engine.locator.aligner, EngineOptions(detect_batch=8, embed_batch=64)),
+        engine.embedder,
+    )
     together = batched.analyze(images)
     alone = [engine.analyze([image])[0] for image in images]
     for one, other in zip(together, alone, strict=True):
@@ -71,7 +74,9 @@ def test_tight_crops_are_found_by_padding(
     engines: dict[str, FaceEngine], tight_crops: list[np.ndarray], pack: str
 ) -> None:
     engine = engines[pack]
-    without_retry = FaceEngine(engine.detector, engine.embedder, EngineOptions(pad_ratio=0))
+    without_retry = FaceEngine(
+        FaceLocator(engine.detector, engine.locator.aligner, EngineOptions(pad_ratio=0)), engine.embedder
+    )
     missed, _ = without_retry.detect(tight_crops)
     assert (missed.counts() == 0).sum() >= len(tight_crops) // 2, "SCRFD should miss frame-filling faces"
     results = engine.analyze(tight_crops)
