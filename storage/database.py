@@ -21,6 +21,8 @@ from storage.errors import DatabaseUnavailableError
 logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+HEAD = "0002"  # the newest migration; a test checks it is the head of the scripts
+_MIGRATION_LOCK = 0x5A5A_0001
 
 
 @dataclass
@@ -82,6 +84,12 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine) -> None:
-    """Apply every migration not applied yet (safe to call on every start)."""
-    command.upgrade(alembic_config(engine), "head")
+    """Apply every migration not applied yet: safe on every start, by several processes at once."""
+    with engine.connect() as lock:
+        # Gateway replicas start together; one migrates, the others wait here and find nothing to do.
+        lock.execute(sa.select(sa.func.pg_advisory_lock(_MIGRATION_LOCK)))
+        try:
+            command.upgrade(alembic_config(engine), "head")
+        finally:
+            lock.execute(sa.select(sa.func.pg_advisory_unlock(_MIGRATION_LOCK)))
     logger.info("database schema is at the newest migration")

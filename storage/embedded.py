@@ -36,11 +36,14 @@ ROOT_HOME = Path("/var/lib/surasmart")
 _SOCKET_PATH_LIMIT = 100  # sun_path is 108 bytes on Linux; ".s.PGSQL.5432" is appended
 
 
+def default_home() -> Path:
+    """Where a single-machine run keeps its state (database, photos, keys): never the repository."""
+    return ROOT_HOME if os.geteuid() == 0 else Path(user_data_dir("surasmart"))
+
+
 def default_data_dir() -> Path:
-    """Where the embedded server keeps its data unless configured: never inside the repository."""
-    if os.geteuid() == 0:
-        return ROOT_HOME / "postgres"
-    return Path(user_data_dir("surasmart")) / "postgres"
+    """Where the embedded server keeps its data unless configured."""
+    return default_home() / "postgres"
 
 
 class EmbeddedPostgres:

@@ -67,7 +67,14 @@ class ImageRepository:
         self.session = session
 
     def add(
-        self, *, content_sha256: str, storage_uri: str, byte_size: int, source: ImageSource, **details: Any
+        self,
+        *,
+        content_sha256: str,
+        storage_uri: str,
+        byte_size: int,
+        source: ImageSource,
+        status: ProcessingStatus = ProcessingStatus.PENDING,
+        **details: Any,
     ) -> tuple[Image, bool]:
         """The image with this content, and whether this call created it (re-uploads create nothing)."""
         values = dict(
@@ -76,7 +83,7 @@ class ImageRepository:
             storage_uri=storage_uri,
             byte_size=byte_size,
             source=source,
-            status=ProcessingStatus.PENDING,
+            status=status,
             **details,
         )
         statement = insert(Image).values(**values).on_conflict_do_nothing(index_elements=["content_sha256"])
