@@ -6,6 +6,9 @@ Nested groups use a double underscore: ``SURA_MODELS__PACK=shared-scrfd``,
 
 from __future__ import annotations
 
+import os
+import secrets
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -19,7 +22,7 @@ from models.registry import DEFAULT_PACK, PACKS_FOLDER, PackSources
 from models.session import RuntimeOptions
 from pipeline.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from pipeline.engine import EngineOptions
-from storage.embedded import default_data_dir
+from storage.embedded import default_data_dir, default_home
 
 
 class ModelSettings(BaseModel):
@@ -80,15 +83,74 @@ class DatabaseSettings(BaseModel):
     statement_timeout_ms: int = Field(default=30_000, ge=100)
 
 
+class AuthSettings(BaseModel):
+    """Token signing. Outside development ``secret_key`` must be set (32+ characters)."""
+
+    secret_key: SecretStr | None = None
+    key_file: Path = Field(default_factory=lambda: default_home() / "token.key")
+    access_token_minutes: int = Field(default=60, ge=1)
+    refresh_token_days: int = Field(default=7, ge=1)
+
+
+class PhotoSettings(BaseModel):
+    """Where uploaded photos are kept, and how large an upload may be."""
+
+    directory: Path = Field(default_factory=lambda: default_home() / "photos")
+    max_upload_bytes: int = Field(default=25 * 2**20, ge=1024)
+
+
+class ServeSettings(BaseModel):
+    """Where ``sura serve`` listens."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+
 class Settings(BaseSettings):
     """Everything configurable; secrets (added with the service) are ``SecretStr``."""
 
     model_config = SettingsConfigDict(env_prefix="SURA_", env_nested_delimiter="__", extra="ignore")
 
     environment: Literal["development", "test", "production"] = "development"
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    photos: PhotoSettings = Field(default_factory=PhotoSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
+
+    def token_secret(self) -> str:
+        """The key that signs tokens: configured, or (development only) a random one kept in a file."""
+        if self.auth.secret_key is not None:
+            secret = self.auth.secret_key.get_secret_value()
+            if self.environment != "development" and len(secret) < MIN_SECRET_LENGTH:
+                raise SettingsError(f"SURA_AUTH__SECRET_KEY must have at least {MIN_SECRET_LENGTH} characters")
+            return secret
+        if self.environment != "development":
+            raise SettingsError(f"SURA_AUTH__SECRET_KEY must be set when SURA_ENVIRONMENT is {self.environment}")
+        return _development_key(self.auth.key_file)
+
+
+class SettingsError(Exception):
+    """Raised when the settings are incomplete or unsafe for the environment."""
+
+
+MIN_SECRET_LENGTH = 32
+
+
+def _development_key(path: Path) -> str:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, draft = tempfile.mkstemp(dir=path.parent)  # mode 0600
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        try:
+            os.link(draft, path)  # atomic; when several replicas race, the first key wins
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(draft)
+    return path.read_text().strip()
 
 
 @lru_cache(maxsize=1)
