@@ -42,3 +42,38 @@ def search_gallery(queries: NDArray[np.float32], gallery: NDArray[np.float32], k
     order = np.argsort(-np.take_along_axis(similarity, part, axis=1), axis=1, kind="stable")
     index = np.take_along_axis(part, order, axis=1)
     return TopK(index=index.astype(np.int64), similarity=np.take_along_axis(similarity, index, axis=1))
+
+
+@dataclass(frozen=True)
+class CaseRanking:
+    """Best cases per query, best first.
+
+    case: (Q, k) int64 rows of the case list; similarity: (Q, k) float32 best face of that
+    case; face: (Q, k) int64 gallery row of that best face.
+    """
+
+    case: NDArray[np.int64]
+    similarity: NDArray[np.float32]
+    face: NDArray[np.int64]
+
+
+def rank_cases(similarity: NDArray[np.float32], face_case: NDArray[np.int64], k: int) -> CaseRanking:
+    """Top-k cases per query, a case scoring as its most similar reference face.
+
+    similarity: (Q, N) query × gallery face similarities; face_case: (N,) each face's case
+    row, sorted ascending (faces of a case are contiguous).
+    """
+    queries = len(similarity)
+    if similarity.shape[1] == 0 or k == 0:
+        empty = np.zeros((queries, 0), np.int64)
+        return CaseRanking(empty, empty.astype(np.float32), empty)
+    starts = np.flatnonzero(np.r_[True, face_case[1:] != face_case[:-1]])
+    best = np.maximum.reduceat(similarity, starts, axis=1)  # (Q, cases present)
+    k = min(k, best.shape[1])
+    top = np.argsort(-best, axis=1, kind="stable")[:, :k]
+    ends = np.r_[starts[1:], similarity.shape[1]]
+    face = np.empty_like(top)
+    for q in range(queries):
+        for j, group in enumerate(top[q]):
+            face[q, j] = starts[group] + int(np.argmax(similarity[q, starts[group] : ends[group]]))
+    return CaseRanking(face_case[starts][top], np.take_along_axis(best, top, axis=1), face)

@@ -12,7 +12,8 @@ from pipeline.types import AlignedFaces, Detections, check_batch
 
 # Below these a face still matches, but less reliably; quality falls off linearly.
 GOOD_FACE_SIZE = 64.0  # pixels, shorter side of the detection box
-GOOD_SHARPNESS = 60.0  # variance of the Laplacian of the grey 112×112 crop
+GOOD_SHARPNESS = 200.0  # variance of the Laplacian of the grey crop at 112×112
+SHARPNESS_SIZE = 112  # crops of every pack are measured at one size, so the numbers compare
 
 
 @dataclass(frozen=True)
@@ -33,13 +34,17 @@ def assess_quality(detections: Detections, aligned: AlignedFaces) -> FaceQuality
     check_batch("quality", len(detections), len(aligned))
     boxes = detections.boxes
     size = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]).astype(np.float32)
-    sharpness = np.array(
-        [cv2.Laplacian(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), cv2.CV_32F).var() for crop in aligned.crops],
-        dtype=np.float32,
-    )
+    sharpness = np.array([_sharpness(crop) for crop in aligned.crops], dtype=np.float32)
     score = (
         np.clip(size / GOOD_FACE_SIZE, 0, 1)
         * np.clip(sharpness / GOOD_SHARPNESS, 0, 1)
         * np.clip(detections.scores, 0, 1)
     )
     return FaceQuality(size=size, sharpness=sharpness, score=score.astype(np.float32))
+
+
+def _sharpness(crop: NDArray[np.uint8]) -> float:
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    if grey.shape[0] != SHARPNESS_SIZE:
+        grey = cv2.resize(grey, (SHARPNESS_SIZE, SHARPNESS_SIZE), interpolation=cv2.INTER_AREA)
+    return float(cv2.Laplacian(grey, cv2.CV_32F).var())

@@ -1,0 +1,1 @@
+"""Ray Serve deployments: Detector → Embedder → Matcher, chained by the Gateway."""

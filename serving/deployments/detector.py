@@ -1,0 +1,78 @@
+"""The Detector deployment: photo bytes in, faces and aligned crops out, many photos per batch."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import numpy as np
+from ray import serve
+
+from configs.settings import ModelSettings, PipelineSettings
+from models.registry import load_locator, resolve_pack
+from pipeline.decode import DecodedImage, decode_image
+from pipeline.errors import ImageError
+from serving.deployments.messages import BatchLog, LocatedPhoto, PhotoError
+
+logger = logging.getLogger(__name__)
+
+
+@serve.deployment(name="Detector", max_ongoing_requests=64)
+class Detector:
+    """Decodes photos and finds, aligns and assesses their faces with the pack's detector."""
+
+    def __init__(self, models: ModelSettings, pipeline: PipelineSettings) -> None:
+        pack = resolve_pack(models.pack, models.sources())
+        self.locator = load_locator(pack, models.runtime(), pipeline.engine())
+        self.max_pixels = pipeline.max_pixels
+        self.batches = BatchLog()
+        self.limits: dict[str, Any] = {"max_batch_size": 8, "batch_wait_timeout_s": 0.01}
+        logger.info("Detector ready: pack %s on %s", pack.name, self.locator.detector.description)
+
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        """``user_config``: max_batch_size and batch_wait_timeout_s, changeable while serving."""
+        self.limits = {
+            "max_batch_size": int(config.get("max_batch_size", 8)),
+            "batch_wait_timeout_s": float(config.get("batch_wait_timeout_s", 0.01)),
+        }
+        self.locate.set_max_batch_size(self.limits["max_batch_size"])  # type: ignore[attr-defined]
+        self.locate.set_batch_wait_timeout_s(self.limits["batch_wait_timeout_s"])  # type: ignore[attr-defined]
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
+    async def locate(self, photos: list[bytes]) -> list[LocatedPhoto | PhotoError]:
+        # A thread keeps the event loop free to queue the next batch while this one runs.
+        return await asyncio.to_thread(self._locate, photos)
+
+    async def batch_sizes(self) -> list[int]:
+        return self.batches.snapshot()
+
+    async def batching(self) -> dict[str, Any]:
+        """The batch limits in force on this replica."""
+        return {
+            "replica": serve.get_replica_context().replica_id.unique_id,
+            **self.limits,
+        }
+
+    def _locate(self, photos: list[bytes]) -> list[LocatedPhoto | PhotoError]:
+        self.batches.record(len(photos))
+        decoded: list[DecodedImage | PhotoError] = []
+        for data in photos:
+            try:
+                decoded.append(decode_image(data, max_pixels=self.max_pixels))
+            except ImageError as error:  # one bad photo must not fail the others of its batch
+                decoded.append(PhotoError(kind=type(error).__name__, message=str(error)))
+        readable = [d for d in decoded if isinstance(d, DecodedImage)]
+        located = self.locator.locate([d.pixels for d in readable])
+        per_image = iter(located.per_image([(d.width, d.height) for d in readable]))
+        bounds = iter(np.cumsum(np.r_[0, located.detections.counts()]).tolist())
+        start = next(bounds)
+        results: list[LocatedPhoto | PhotoError] = []
+        for item in decoded:
+            if isinstance(item, PhotoError):
+                results.append(item)
+                continue
+            end = next(bounds)
+            results.append(LocatedPhoto(next(per_image), located.aligned.crops[start:end], item.format, item.notes))
+            start = end
+        return results
