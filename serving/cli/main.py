@@ -1,4 +1,4 @@
-"""The `sura` command: face analysis and evaluation, the database and its audit log."""
+"""The `sura` command: the service, users, face analysis and evaluation, the database and its audit log."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from models.registry import pack_names
 from serving.cli.database import audit, migrate
 from serving.cli.evaluate import evaluate
 from serving.cli.faces import faces
+from serving.cli.serve import serve_command
+from serving.cli.users import user
 
 
 @click.group()
@@ -34,3 +36,5 @@ cli.add_command(faces)
 cli.add_command(evaluate)
 cli.add_command(migrate)
 cli.add_command(audit)
+cli.add_command(serve_command)
+cli.add_command(user)

@@ -1,0 +1,112 @@
+"""The FastAPI app and the Gateway deployment that serves it as the Serve ingress."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import BaseModel, SecretStr
+from ray import serve
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from serving.api.deps import GatewayState
+from serving.api.routes import auth, faces, health
+from serving.auth.users import ActiveUsers
+from serving.errors import install_error_handlers
+from serving.services.faces import EnrolmentRules, FaceService, PackInfo
+from storage.database import open_database
+from storage.photos import PhotoStore
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+
+
+class GatewayConfig(BaseModel):
+    """What a gateway replica needs besides the handles (secrets as ``SecretStr``)."""
+
+    db_url: SecretStr
+    token_secret: SecretStr
+    photos_dir: Path
+    pack: str
+    threshold: float
+    access_token_minutes: int = 60
+    max_upload_bytes: int = 25 * 2**20
+    statement_timeout_ms: int = 30_000
+
+
+class BodyLimit:
+    """Refuses a request whose declared body is over the limit before reading any of it."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope.get("headers", ())).get(b"content-length")
+            if length is not None and length.isdigit() and int(length) > self.limit:
+                await _refuse(send, f"the request body is larger than {self.limit} bytes")
+                return
+        await self.app(scope, receive, send)
+
+
+async def _refuse(send: Send, reason: str) -> None:
+    body = ('{"error":"UploadTooLargeError","detail":"' + reason + '"}').encode()
+    await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app() -> FastAPI:
+    application = FastAPI(
+        title="SuraSmart",
+        summary="Find missing people by their faces: search, sightings, reference photos.",
+        version="0.1.0",
+        docs_url="/docs",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+    )
+    install_error_handlers(application)
+    for module in (health, auth, faces):
+        application.include_router(module.router, prefix=API_PREFIX)
+    return application
+
+
+@serve.deployment(name="Gateway", max_ongoing_requests=128)
+@serve.ingress()
+class Gateway:
+    """HTTP in front of the Detector → Embedder → Matcher chain and the database."""
+
+    def __init__(self, detector: Any, embedder: Any, matcher: Any, config: GatewayConfig) -> None:
+        db = open_database(
+            config.db_url.get_secret_value(),
+            data_dir=Path(),
+            statement_timeout_ms=config.statement_timeout_ms,
+        )  # migrates on start: the first replica applies new migrations, the others find none
+        service = FaceService(
+            detector=detector,
+            embedder=embedder,
+            matcher=matcher,
+            db=db,
+            photos=PhotoStore(config.photos_dir),
+            pack=PackInfo(name=config.pack, threshold=config.threshold),
+            rules=EnrolmentRules(),
+        )
+        self.state = GatewayState(
+            db=db,
+            users=ActiveUsers(db),
+            faces=service,
+            token_secret=config.token_secret.get_secret_value(),
+            token_lifetime=timedelta(minutes=config.access_token_minutes),
+            max_upload_bytes=config.max_upload_bytes,
+        )
+        logger.info("gateway ready for pack %s", config.pack)
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        """Serve calls this after ``__init__``: the app is built in the replica, around its state."""
+        application = create_app()
+        application.state.sura = self.state
+        # Multipart framing adds a little to the photo itself.
+        application.add_middleware(BodyLimit, limit=self.state.max_upload_bytes + 64 * 1024)
+        return application

@@ -1,0 +1,99 @@
+"""What the HTTP API accepts and returns (pydantic; OpenAPI is generated from these)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from storage.tables import ReviewStatus
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TokenRequest(Strict):
+    email: EmailStr
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int = Field(description="Seconds until the access token expires.")
+
+
+class FaceOut(BaseModel):
+    box: list[float] = Field(description="x1, y1, x2, y2 in the photo's pixels (upright).")
+    landmarks: list[list[float]] = Field(description="Five x, y points: eyes, nose, mouth corners.")
+    score: float = Field(description="Detector confidence, 0-1.")
+    quality: float = Field(description="0-1 combination of size, sharpness and confidence.")
+
+
+class CandidateOut(BaseModel):
+    case_id: uuid.UUID
+    similarity: float = Field(description="Cosine similarity of the face and the case's closest reference face.")
+    false_accept_rate: float = Field(
+        description="How often two different people score this high, from the pack's calibration."
+    )
+    above_threshold: bool = Field(description="At or above the pack's operating threshold: worth a human review.")
+
+
+class SearchFaceOut(BaseModel):
+    face: FaceOut
+    candidates: list[CandidateOut]
+
+
+class PhotoInfo(BaseModel):
+    width: int
+    height: int
+    format: str
+    notes: list[str] = Field(description="What decoding or detection had to do (rotation, padding, …).")
+
+
+class SearchResponse(BaseModel):
+    pack: str
+    threshold: float
+    photo: PhotoInfo
+    faces: list[SearchFaceOut]
+
+
+class MatchOut(BaseModel):
+    match_id: uuid.UUID
+    case_id: uuid.UUID
+    similarity: float
+    false_accept_rate: float
+    status: ReviewStatus
+
+
+class SightingFaceOut(BaseModel):
+    face_id: uuid.UUID
+    face: FaceOut
+    matches: list[MatchOut]
+
+
+class SightingResponse(BaseModel):
+    image_id: uuid.UUID
+    created: bool = Field(description="False when the same photo had been stored before.")
+    pack: str
+    faces: list[SightingFaceOut]
+
+
+class EnrolResponse(BaseModel):
+    case_id: uuid.UUID
+    image_id: uuid.UUID
+    face_id: uuid.UUID
+    face: FaceOut
+    created: bool
+
+
+class ReadyResponse(BaseModel):
+    ready: bool
+    checks: dict[str, bool]
+
+
+class HealthResponse(BaseModel):
+    status: str = "ok"
+    time: datetime

@@ -1,0 +1,124 @@
+"""The Serve application: typed arguments in, Detector → Embedder → Matcher behind the Gateway out.
+
+The same builder serves ``sura serve`` on one machine and ``serve run``/``serve deploy`` with
+``configs/serve.yaml`` on a cluster. Arguments left out are taken from the ``SURA_*``
+settings of the process that builds the app (the database URL and token key, above all).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from pydantic import BaseModel, Field, SecretStr
+from ray.serve import Application, Deployment
+
+from configs.settings import ModelSettings, PipelineSettings, get_settings
+from models.registry import resolve_pack
+from serving.api.gateway import Gateway, GatewayConfig
+from serving.deployments.detector import Detector
+from serving.deployments.embedder import Embedder
+from serving.deployments.matcher import Matcher, MatcherConfig
+
+
+class Scaling(BaseModel):
+    """Replicas and resources of one deployment; ``max_replicas > min_replicas`` turns on autoscaling."""
+
+    min_replicas: int = Field(default=1, ge=1)
+    max_replicas: int = Field(default=1, ge=1)
+    target_ongoing_requests: float = Field(default=8.0, gt=0)
+    num_cpus: float = Field(default=0.5, ge=0)
+    num_gpus: float = Field(default=0.0, ge=0)
+    access_log: bool = False  # a log line per call costs more CPU than a small model call
+
+    def options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "ray_actor_options": {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus},
+            "logging_config": {"enable_access_log": self.access_log},
+        }
+        if self.max_replicas > self.min_replicas:
+            options["autoscaling_config"] = {
+                "min_replicas": self.min_replicas,
+                "max_replicas": self.max_replicas,
+                "target_ongoing_requests": self.target_ongoing_requests,
+            }
+        else:
+            options["num_replicas"] = self.min_replicas
+        return options
+
+
+class Batching(Scaling):
+    """A batched deployment: also how many requests form a batch and how long to wait for them."""
+
+    max_batch_size: int = Field(default=8, ge=1)
+    batch_wait_timeout_s: float = Field(default=0.01, ge=0)
+
+    def user_config(self) -> dict[str, Any]:
+        return {"max_batch_size": self.max_batch_size, "batch_wait_timeout_s": self.batch_wait_timeout_s}
+
+
+class AppArgs(BaseModel):
+    """Everything the application is built from. Unset values come from the settings."""
+
+    models: ModelSettings | None = None
+    pipeline: PipelineSettings | None = None
+    db_url: SecretStr | None = None
+    token_secret: SecretStr | None = None
+    photos_dir: Path | None = None
+    access_token_minutes: int | None = None
+    max_upload_bytes: int | None = None
+    matcher_device: Literal["cpu", "cuda"] = "cpu"
+    detector: Batching = Field(default_factory=lambda: Batching(max_batch_size=8))
+    embedder: Batching = Field(default_factory=lambda: Batching(max_batch_size=16))
+    matcher: Scaling = Field(default_factory=lambda: Scaling(num_cpus=0.25))
+    gateway: Scaling = Field(default_factory=lambda: Scaling(num_cpus=0.25))
+
+
+def build_app(args: AppArgs) -> Application:
+    """The Serve application (for ``serve run serving.app:build_app`` and ``sura serve``)."""
+    settings = get_settings()
+    models = args.models or settings.models
+    pipeline = args.pipeline or settings.pipeline
+    db_url = args.db_url or settings.db.url
+    if db_url is None:
+        raise ValueError("the application needs a database: pass db_url or set SURA_DB__URL")
+    pack = resolve_pack(models.pack, models.sources())  # downloads a missing pack once, here
+    detector = (
+        _deployment(Detector)
+        .options(**args.detector.options(), user_config=args.detector.user_config())
+        .bind(models, pipeline)
+    )
+    embedder = (
+        _deployment(Embedder)
+        .options(**args.embedder.options(), user_config=args.embedder.user_config())
+        .bind(models, pipeline)
+    )
+    matcher = (
+        _deployment(Matcher)
+        .options(**args.matcher.options())
+        .bind(
+            MatcherConfig(
+                pack=pack.name,
+                calibration=list(pack.calibration.points),
+                operating_far=pack.calibration.operating_far,
+                db_url=db_url,
+                device=args.matcher_device,
+            )
+        )
+    )
+    config = GatewayConfig(
+        db_url=db_url,
+        token_secret=args.token_secret or SecretStr(settings.token_secret()),
+        photos_dir=args.photos_dir or settings.photos.directory,
+        pack=pack.name,
+        threshold=pack.calibration.threshold(),
+        access_token_minutes=args.access_token_minutes or settings.auth.access_token_minutes,
+        max_upload_bytes=args.max_upload_bytes or settings.photos.max_upload_bytes,
+        statement_timeout_ms=settings.db.statement_timeout_ms,
+    )
+    return _deployment(Gateway).options(**args.gateway.options()).bind(detector, embedder, matcher, config)
+
+
+def _deployment(decorated: object) -> Deployment:
+    """``@serve.deployment`` turns a class into a ``Deployment``; type checkers only see the class."""
+    return cast(Deployment, decorated)

@@ -1,0 +1,283 @@
+"""Search, sightings and enrolment: the chain of deployments plus the database, for the routes."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from numpy.typing import NDArray
+from sqlalchemy.orm import Session
+
+from pipeline import errors as image_errors
+from pipeline.types import Face
+from serving.auth.policy import Action, authorize_case
+from serving.deployments.messages import Candidate, LocatedPhoto, PhotoError
+from serving.errors import EnrolmentError
+from storage.audit import AuditLog
+from storage.database import Database
+from storage.errors import InvalidTransitionError
+from storage.photos import PhotoStore
+from storage.repositories.cases import CaseRepository
+from storage.repositories.faces import FaceRepository, ImageRepository, NewFace
+from storage.repositories.matches import MatchRepository
+from storage.tables import CaseStatus, Image, ImageSource, Match, ProcessingStatus, User
+from storage.tables import Face as FaceRow
+
+
+@dataclass(frozen=True)
+class PackInfo:
+    name: str
+    threshold: float
+
+
+@dataclass(frozen=True)
+class EnrolmentRules:
+    """What makes a reference photo usable: a face this large and this sharp."""
+
+    min_face_size: float = 40.0
+    min_sharpness: float = 50.0
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A photo's faces and their (F, D) embeddings."""
+
+    located: LocatedPhoto
+    vectors: NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class StoredFace:
+    face_id: uuid.UUID
+    face: Face
+    matches: list[Match]
+
+
+@dataclass(frozen=True)
+class Sighting:
+    image_id: uuid.UUID
+    created: bool
+    faces: list[StoredFace]
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    case_id: uuid.UUID
+    image_id: uuid.UUID
+    face_id: uuid.UUID
+    face: Face
+    created: bool
+
+
+class FaceService:
+    def __init__(
+        self,
+        *,
+        detector: Any,
+        embedder: Any,
+        matcher: Any,
+        db: Database,
+        photos: PhotoStore,
+        pack: PackInfo,
+        rules: EnrolmentRules | None = None,
+    ) -> None:
+        self.detector, self.embedder, self.matcher = detector, embedder, matcher
+        self.db, self.photos, self.pack = db, photos, pack
+        self.rules = rules or EnrolmentRules()
+
+    async def analyse(self, photo: bytes) -> Analysis:
+        """Detect, align and embed; unreadable photos raise the matching ``ImageError``."""
+        located = await self.detector.locate.remote(photo)
+        if isinstance(located, PhotoError):
+            raise getattr(image_errors, located.kind, image_errors.ImageError)(located.message)
+        vectors = (
+            await self.embedder.embed.remote(located.crops) if len(located.crops) else np.zeros((0, 1), np.float32)
+        )
+        return Analysis(located=located, vectors=vectors)
+
+    async def search(self, photo: bytes, *, k: int) -> tuple[Analysis, list[list[Candidate]]]:
+        """Every face of the photo and its ``k`` closest cases; nothing is stored."""
+        analysis = await self.analyse(photo)
+        candidates = await self.matcher.search.remote(analysis.vectors, k) if len(analysis.vectors) else []
+        return analysis, candidates
+
+    async def record_sighting(
+        self, photo: bytes, *, suffix: str, user: User, taken_at: datetime | None, k: int
+    ) -> Sighting:
+        """Store the photo and its faces, and a pending match for every candidate above threshold."""
+        analysis, candidates = await self.search(photo, k=k)
+        digest, uri = await asyncio.to_thread(self.photos.put, photo, suffix=suffix)
+        return await asyncio.to_thread(
+            self._store_sighting,
+            analysis,
+            candidates,
+            digest=digest,
+            uri=uri,
+            size=len(photo),
+            user=user,
+            taken_at=taken_at,
+        )
+
+    async def enrol(self, case_id: uuid.UUID, photo: bytes, *, suffix: str, user: User) -> Enrolment:
+        """Add a reference photo to a case: exactly one usable face, or EnrolmentError saying why."""
+        await asyncio.to_thread(self._check_case, case_id, user)
+        analysis = await self.analyse(photo)
+        index = self._usable_face(analysis.located)
+        digest, uri = await asyncio.to_thread(self.photos.put, photo, suffix=suffix)
+        return await asyncio.to_thread(
+            self._store_reference, analysis, index, case_id=case_id, digest=digest, uri=uri, size=len(photo), user=user
+        )
+
+    def _check_case(self, case_id: uuid.UUID, user: User) -> None:
+        with self.db.transaction() as session:
+            case = CaseRepository(session).get(case_id=case_id)
+            authorize_case(session, user, Action.ENROL_PHOTO, case)
+            if case.status is not CaseStatus.OPEN:
+                raise InvalidTransitionError(f"the case is {case.status}: reopen it before adding photos")
+
+    def _usable_face(self, located: LocatedPhoto) -> int:
+        faces = located.faces.faces
+        if not faces:
+            raise EnrolmentError("no_face", "no face was found in the photo")
+        big = [i for i, face in enumerate(faces) if face.size >= self.rules.min_face_size]
+        usable = [i for i in big if faces[i].sharpness >= self.rules.min_sharpness]
+        if len(usable) > 1:
+            raise EnrolmentError("several_faces", f"{len(usable)} faces were found; use a photo of the person alone")
+        if usable:
+            return usable[0]
+        if not big:
+            raise EnrolmentError(
+                "too_small", f"the face is under {self.rules.min_face_size:.0f} pixels; use a larger photo"
+            )
+        raise EnrolmentError("too_blurred", "the face is too blurred to recognise; use a sharper photo")
+
+    def _store_sighting(
+        self,
+        analysis: Analysis,
+        candidates: list[list[Candidate]],
+        *,
+        digest: str,
+        uri: str,
+        size: int,
+        user: User,
+        taken_at: datetime | None,
+    ) -> Sighting:
+        with self.db.transaction() as session:
+            image, created = _add_image(
+                session, analysis, digest, uri, size, user, ImageSource.UPLOAD, taken_at=taken_at
+            )
+            if not created:
+                return Sighting(image.id, False, _stored_faces(session, image.id))
+            rows = FaceRepository(session).add(image_id=image.id, pack=self.pack.name, faces=_new_faces(analysis))
+            matches = MatchRepository(session)
+            stored = []
+            for row, face, hits in zip(rows, analysis.located.faces.faces, candidates, strict=True):
+                made = [
+                    matches.record(
+                        case_id=hit.case_id,
+                        face_id=row.id,
+                        reference_face_id=hit.reference_face_id,
+                        similarity=hit.similarity,
+                        false_accept_rate=hit.false_accept_rate,
+                        pack=self.pack.name,
+                        threshold=self.pack.threshold,
+                    )[0]
+                    for hit in hits
+                    if hit.above_threshold
+                ]
+                stored.append(StoredFace(row.id, face, made))
+            AuditLog(session).append(
+                actor=f"user:{user.id}",
+                action="sighting.record",
+                target_type="image",
+                target_id=image.id,
+                details={"faces": len(rows), "matches": sum(len(s.matches) for s in stored)},
+            )
+            return Sighting(image.id, True, stored)
+
+    def _store_reference(
+        self, analysis: Analysis, index: int, *, case_id: uuid.UUID, digest: str, uri: str, size: int, user: User
+    ) -> Enrolment:
+        face = analysis.located.faces.faces[index]
+        with self.db.transaction() as session:
+            image, _ = _add_image(
+                session, analysis, digest, uri, size, user, ImageSource.CASE_REFERENCE, case_id=case_id
+            )
+            existing = [row for row in FaceRepository(session).for_case(case_id=case_id) if row.image_id == image.id]
+            if existing:
+                return Enrolment(case_id, image.id, existing[0].id, face, False)
+            [row] = FaceRepository(session).add(
+                image_id=image.id, pack=self.pack.name, faces=_new_faces(analysis)[index : index + 1], case_id=case_id
+            )
+            AuditLog(session).append(
+                actor=f"user:{user.id}",
+                action="case.photo.enrol",
+                target_type="case",
+                target_id=case_id,
+                details={"image_id": str(image.id), "face_id": str(row.id)},
+            )
+            return Enrolment(case_id, image.id, row.id, face, True)
+
+
+def _add_image(
+    session: Session,
+    analysis: Analysis,
+    digest: str,
+    uri: str,
+    size: int,
+    user: User,
+    source: ImageSource,
+    **details: Any,
+) -> tuple[Image, bool]:
+    photo = analysis.located.faces
+    return ImageRepository(session).add(
+        content_sha256=digest,
+        storage_uri=uri,
+        byte_size=size,
+        source=source,
+        status=ProcessingStatus.DONE,
+        width=photo.width,
+        height=photo.height,
+        format=analysis.located.format[:16],
+        uploaded_by_id=user.id,
+        **details,
+    )
+
+
+def _new_faces(analysis: Analysis) -> list[NewFace]:
+    return [
+        NewFace(
+            box=face.box.tolist(),
+            landmarks=face.landmarks.reshape(-1).tolist(),
+            detection_score=face.score,
+            quality=face.quality,
+            embedding=vector,
+        )
+        for face, vector in zip(analysis.located.faces.faces, analysis.vectors, strict=True)
+    ]
+
+
+def _stored_faces(session: Session, image_id: uuid.UUID) -> list[StoredFace]:
+    """The faces and matches stored when the same photo was sent before."""
+    query = (
+        sa.select(FaceRow).where(FaceRow.image_id == image_id, FaceRow.case_id.is_(None)).order_by(FaceRow.created_at)
+    )
+    stored = []
+    for row in session.scalars(query):
+        face = Face(
+            box=np.asarray(row.box, np.float32),
+            landmarks=np.asarray(row.landmarks, np.float32).reshape(5, 2),
+            score=row.detection_score,
+            quality=row.quality,
+            sharpness=0.0,
+        )
+        matches = list(
+            session.scalars(sa.select(Match).where(Match.face_id == row.id).order_by(Match.similarity.desc()))
+        )
+        stored.append(StoredFace(row.id, face, matches))
+    return stored
