@@ -15,7 +15,11 @@ from tests.helpers import ALL_PACKS, SHARED
 pytest_plugins = ["tests.postgres"]
 
 # Tests are marked by the folder they live in.
-FOLDER_MARKERS = {"storage": "postgres"}
+FOLDER_MARKERS = {
+    "storage": ("postgres",),
+    "serving/api": ("ray", "postgres", "slow"),
+    "serving/deployments": ("ray", "postgres", "slow"),
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -28,9 +32,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         has_cuda = False
     root = Path(__file__).parent
     for item in items:
-        folder = Path(str(item.path)).relative_to(root).parts[0]
-        if folder in FOLDER_MARKERS:
-            item.add_marker(FOLDER_MARKERS[folder])
+        where = Path(str(item.path)).relative_to(root).as_posix()
+        for folder, markers in FOLDER_MARKERS.items():
+            if where.startswith(folder + "/"):
+                for marker in markers:
+                    item.add_marker(marker)
         if "gpu" in item.keywords and not has_cuda:
             item.add_marker(pytest.mark.skip(reason="needs a CUDA device; none is present"))
 

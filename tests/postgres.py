@@ -10,6 +10,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -45,17 +46,26 @@ def pg_server(pg_root: Path) -> Iterator[EmbeddedPostgres]:
     server.stop()
 
 
+@contextmanager
+def fresh_database(server: EmbeddedPostgres) -> Iterator[str]:
+    """The URL of a new, migrated database copied from the template; dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server.url.replace(f"/{TEMPLATE}?", "/postgres?"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"'))
+    try:
+        yield server.url.replace(f"/{TEMPLATE}?", f"/{name}?")
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture()
 def database_url(pg_server: EmbeddedPostgres) -> Iterator[str]:
     """A fresh, migrated database of its own for one test."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(pg_server.url.replace(f"/{TEMPLATE}?", "/postgres?"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"'))
-    yield pg_server.url.replace(f"/{TEMPLATE}?", f"/{name}?")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database(pg_server) as url:
+        yield url
 
 
 @pytest.fixture()

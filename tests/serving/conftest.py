@@ -1,0 +1,133 @@
+"""A real Ray Serve application for the API and deployment tests: one per session.
+
+It runs the shared SCRFD + MobileFaceNet pack on the CPU (deployments take no CPU share, so
+two cores suffice), two Matcher replicas, and its own database, photo folder and token key.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from pydantic import SecretStr
+from sqlalchemy.orm import sessionmaker
+
+from configs.settings import ModelSettings, PipelineSettings
+from serving.auth.passwords import hash_password
+from storage.database import Database
+from storage.embedded import EmbeddedPostgres
+from storage.repositories.users import UserRepository
+from storage.tables import Role
+from tests.postgres import fresh_database
+
+PACK = "shared-scrfd"
+PASSWORD = "a passphrase long enough"
+UPLOAD_LIMIT = 3 * 2**20
+
+
+@dataclass(frozen=True)
+class Service:
+    """The running application: its URL, database, token key and one user per role."""
+
+    url: str
+    db: Database
+    token_secret: str
+    users: dict[Role, uuid.UUID]
+    tokens: dict[Role, str]
+    args: Any
+
+    def client(self, role: Role | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
+        return httpx.Client(base_url=f"{self.url}/api/v1", headers=headers, timeout=120)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def ray_serve() -> Iterator[int]:
+    """A local Ray with Serve listening on a free port."""
+    os.environ.update(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
+    ray = pytest.importorskip("ray")
+    from ray import serve
+
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20, configure_logging=False)
+    port = _free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port}, logging_config={"enable_access_log": False})
+    yield port
+    serve.shutdown()
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def service(ray_serve: int, pg_server: EmbeddedPostgres, shared: Path) -> Iterator[Service]:
+    from ray import serve
+
+    from serving.app import AppArgs, Batching, Scaling
+
+    with fresh_database(pg_server) as url:
+        engine = sa.create_engine(url)
+        db = Database(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
+        users = {}
+        with db.transaction() as session:
+            for role in Role:
+                users[role] = (
+                    UserRepository(session)
+                    .create(
+                        email=f"{role}@example.org",
+                        full_name=f"Test {role}",
+                        role=role,
+                        password_hash=hash_password(PASSWORD),
+                    )
+                    .id
+                )
+        secret = secrets.token_urlsafe(48)
+        args = AppArgs(
+            models=ModelSettings(pack=PACK),
+            pipeline=PipelineSettings(detect_batch=8, embed_batch=32),
+            db_url=SecretStr(url),
+            token_secret=SecretStr(secret),
+            photos_dir=Path(tempfile.mkdtemp(prefix="sura-photos-")),
+            max_upload_bytes=UPLOAD_LIMIT,
+            detector=Batching(num_cpus=0, max_batch_size=8, batch_wait_timeout_s=0.05),
+            embedder=Batching(num_cpus=0, max_batch_size=8, batch_wait_timeout_s=0.05),
+            matcher=Scaling(num_cpus=0, min_replicas=2, max_replicas=2),
+            gateway=Scaling(num_cpus=0),
+        )
+        from serving.app import build_app
+
+        serve.run(build_app(args), name="sura", route_prefix="/")
+        base = f"http://127.0.0.1:{ray_serve}"
+        tokens = {}
+        with httpx.Client(base_url=f"{base}/api/v1", timeout=120) as client:
+            for role in Role:
+                reply = client.post("/auth/token", json={"email": f"{role}@example.org", "password": PASSWORD})
+                tokens[role] = reply.json()["access_token"]
+        yield Service(url=base, db=db, token_secret=secret, users=users, tokens=tokens, args=args)
+        serve.delete("sura")
+        engine.dispose()
+
+
+@pytest.fixture()
+def upload() -> Callable[[Path | bytes, str], dict]:
+    """Multipart ``files`` for one photo."""
+
+    def make(photo: Path | bytes, content_type: str = "image/jpeg") -> dict:
+        data = photo.read_bytes() if isinstance(photo, Path) else photo
+        name = photo.name if isinstance(photo, Path) else "photo.jpg"
+        return {"photo": (name, data, content_type)}
+
+    return make
