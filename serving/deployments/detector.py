@@ -26,18 +26,12 @@ class Detector:
         pack = resolve_pack(models.pack, models.sources())
         self.locator = load_locator(pack, models.runtime(), pipeline.engine())
         self.max_pixels = pipeline.max_pixels
-        self.batches = BatchLog()
-        self.limits: dict[str, Any] = {"max_batch_size": 8, "batch_wait_timeout_s": 0.01}
+        self.batches = BatchLog(max_batch_size=8)
         logger.info("Detector ready: pack %s on %s", pack.name, self.locator.detector.description)
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         """``user_config``: max_batch_size and batch_wait_timeout_s, changeable while serving."""
-        self.limits = {
-            "max_batch_size": int(config.get("max_batch_size", 8)),
-            "batch_wait_timeout_s": float(config.get("batch_wait_timeout_s", 0.01)),
-        }
-        self.locate.set_max_batch_size(self.limits["max_batch_size"])  # type: ignore[attr-defined]
-        self.locate.set_batch_wait_timeout_s(self.limits["batch_wait_timeout_s"])  # type: ignore[attr-defined]
+        self.batches.apply(self.locate, config)
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
     async def locate(self, photos: list[bytes]) -> list[LocatedPhoto | PhotoError]:
@@ -49,10 +43,7 @@ class Detector:
 
     async def batching(self) -> dict[str, Any]:
         """The batch limits in force on this replica."""
-        return {
-            "replica": serve.get_replica_context().replica_id.unique_id,
-            **self.limits,
-        }
+        return self.batches.limits()
 
     def _locate(self, photos: list[bytes]) -> list[LocatedPhoto | PhotoError]:
         self.batches.record(len(photos))

@@ -27,18 +27,12 @@ class Embedder:
         pack = resolve_pack(models.pack, models.sources())
         self.embedder = load_embedder(pack, models.runtime())
         self.chunk = pipeline.embed_batch
-        self.batches = BatchLog()
-        self.limits: dict[str, Any] = {"max_batch_size": 16, "batch_wait_timeout_s": 0.01}
+        self.batches = BatchLog(max_batch_size=16)
         logger.info("Embedder ready: pack %s on %s", pack.name, self.embedder.description)
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         """``user_config``: max_batch_size (photos) and batch_wait_timeout_s."""
-        self.limits = {
-            "max_batch_size": int(config.get("max_batch_size", 16)),
-            "batch_wait_timeout_s": float(config.get("batch_wait_timeout_s", 0.01)),
-        }
-        self.embed.set_max_batch_size(self.limits["max_batch_size"])  # type: ignore[attr-defined]
-        self.embed.set_batch_wait_timeout_s(self.limits["batch_wait_timeout_s"])  # type: ignore[attr-defined]
+        self.batches.apply(self.embed, config)
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.01)
     async def embed(self, crops: list[NDArray[np.uint8]]) -> list[NDArray[np.float32]]:
@@ -50,10 +44,7 @@ class Embedder:
 
     async def batching(self) -> dict[str, Any]:
         """The batch limits in force on this replica."""
-        return {
-            "replica": serve.get_replica_context().replica_id.unique_id,
-            **self.limits,
-        }
+        return self.batches.limits()
 
     def _embed(self, crops: list[NDArray[np.uint8]]) -> list[NDArray[np.float32]]:
         self.batches.record(len(crops))

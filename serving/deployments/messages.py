@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from ray import serve
 
 from pipeline.types import ImageFaces
 
@@ -43,9 +45,25 @@ class Candidate:
 
 @dataclass
 class BatchLog:
-    """The sizes of the last batches a deployment ran (for tests, load scripts and health)."""
+    """A batched replica's limits in force and the sizes of its last batches (for tests and ops)."""
 
+    max_batch_size: int
+    batch_wait_timeout_s: float = 0.01
     sizes: deque[int] = field(default_factory=lambda: deque(maxlen=1000))
+
+    def apply(self, method: Any, config: dict[str, Any]) -> None:
+        """Set the limits of a ``@serve.batch`` method from a ``user_config``."""
+        self.max_batch_size = int(config.get("max_batch_size", self.max_batch_size))
+        self.batch_wait_timeout_s = float(config.get("batch_wait_timeout_s", self.batch_wait_timeout_s))
+        method.set_max_batch_size(self.max_batch_size)
+        method.set_batch_wait_timeout_s(self.batch_wait_timeout_s)
+
+    def limits(self) -> dict[str, Any]:
+        return {
+            "replica": serve.get_replica_context().replica_id.unique_id,
+            "max_batch_size": self.max_batch_size,
+            "batch_wait_timeout_s": self.batch_wait_timeout_s,
+        }
 
     def record(self, size: int) -> None:
         self.sizes.append(size)
