@@ -90,6 +90,36 @@ class AuthSettings(BaseModel):
     key_file: Path = Field(default_factory=lambda: default_home() / "token.key")
     access_token_minutes: int = Field(default=60, ge=1)
     refresh_token_days: int = Field(default=7, ge=1)
+    login_failures_allowed: int = Field(default=5, ge=1)
+    login_lockout_minutes: int = Field(default=15, ge=1)
+    session_check_seconds: float = Field(default=5.0, ge=0, description="How stale a user/session check may be.")
+
+
+class ReviewSettings(BaseModel):
+    """How matches are confirmed: with the two-person rule, two different supervisors."""
+
+    two_person_rule: bool = True
+
+
+class SmtpSettings(BaseModel):
+    """The mail server notifications go through; no host means no e-mail is sent."""
+
+    host: str | None = None
+    port: int = Field(default=587, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str = "SuraSmart <noreply@localhost>"
+    starttls: bool = True
+    timeout_s: float = Field(default=20.0, gt=0)
+
+
+class JobSettings(BaseModel):
+    """The workers that run queued jobs (notification deliveries, retention cleanup …)."""
+
+    workers: int = Field(default=1, ge=0)
+    poll_interval_s: float = Field(default=1.0, gt=0)
+    lease_s: float = Field(default=120.0, gt=0)
+    retention_interval_s: int = Field(default=86_400, ge=60)
 
 
 class PhotoSettings(BaseModel):
@@ -114,9 +144,12 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     auth: AuthSettings = Field(default_factory=AuthSettings)
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     photos: PhotoSettings = Field(default_factory=PhotoSettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
 
     def token_secret(self) -> str:

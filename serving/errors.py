@@ -5,6 +5,7 @@ ServingError
 ├── PermissionDeniedError   403
 ├── UploadError             400 (UploadTooLargeError 413, UnsupportedMediaError 415)
 ├── EnrolmentError          422
+├── RateLimitedError        429
 └── NotReadyError           503
 """
 
@@ -56,6 +57,14 @@ class EnrolmentError(ServingError):
         self.code = code
 
 
+class RateLimitedError(ServingError):
+    """Raised when too many failed sign-ins came for one address; ``retry_after`` in seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class NotReadyError(ServingError):
     """Raised when models or the gallery are not loaded yet."""
 
@@ -68,6 +77,7 @@ STATUS: tuple[tuple[type[Exception], int], ...] = (
     (UnsupportedMediaError, 415),
     (UploadError, 400),
     (EnrolmentError, 422),
+    (RateLimitedError, 429),
     (NotReadyError, 503),
     (EmptyImageError, 400),
     (CorruptImageError, 400),
@@ -93,6 +103,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def handle(request: Request, error: Exception) -> JSONResponse:
         body = {"error": getattr(error, "code", type(error).__name__), "detail": str(error)}
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, AuthenticationError) else None
+        if isinstance(error, RateLimitedError):
+            headers = {"Retry-After": str(error.retry_after)}
         return JSONResponse(status_code=status_for(error), content=body, headers=headers)
 
     for kind, _ in STATUS:

@@ -1,4 +1,9 @@
-"""Who may do what: one table of actions and roles, plus per-case grants. Routes ask here."""
+"""Who may do what: one table of actions and roles, plus per-case grants. Routes ask here.
+
+Roles decide which actions a user may take at all; for case actions, reporters are further
+held to the cases they opened or were granted. Every route names its action, and the RBAC
+test walks the OpenAPI document to check each route against an expected matrix.
+"""
 
 from __future__ import annotations
 
@@ -13,19 +18,62 @@ from storage.tables import Access, Case, CaseGrant, Role, User
 
 
 class Action(enum.StrEnum):
+    READ_PROFILE = "read_profile"
+    CHANGE_PASSWORD = "change_password"
+    MANAGE_USERS = "manage_users"
+    CREATE_CASE = "create_case"
+    READ_CASE = "read_case"
+    EDIT_CASE = "edit_case"
+    ASSIGN_CASE = "assign_case"
+    ERASE_CASE = "erase_case"
+    GRANT_CASE = "grant_case"
+    ENROL_PHOTO = "enrol_photo"
     SEARCH = "search"
     RECORD_SIGHTING = "record_sighting"
-    ENROL_PHOTO = "enrol_photo"
+    READ_MATCHES = "read_matches"
+    REVIEW_MATCH = "review_match"
+    CONFIRM_MATCH = "confirm_match"
+    READ_NOTIFICATIONS = "read_notifications"
+    READ_JOBS = "read_jobs"
+    CANCEL_JOB = "cancel_job"
+    READ_AUDIT = "read_audit"
 
 
-_WORKERS = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.INVESTIGATOR})
+_EVERYONE = frozenset(Role)
+_CASEWORK = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.INVESTIGATOR})
+_LEADS = frozenset({Role.ADMIN, Role.SUPERVISOR})
+
 ROLES: dict[Action, frozenset[Role]] = {
-    Action.SEARCH: _WORKERS,
-    Action.RECORD_SIGHTING: _WORKERS,
-    Action.ENROL_PHOTO: _WORKERS | {Role.REPORTER},
+    Action.READ_PROFILE: _EVERYONE,
+    Action.CHANGE_PASSWORD: _EVERYONE,
+    Action.MANAGE_USERS: frozenset({Role.ADMIN}),
+    Action.CREATE_CASE: _CASEWORK | {Role.REPORTER},
+    Action.READ_CASE: _CASEWORK | {Role.REPORTER},
+    Action.EDIT_CASE: _CASEWORK | {Role.REPORTER},
+    Action.ASSIGN_CASE: _LEADS,
+    Action.ERASE_CASE: frozenset({Role.ADMIN}),
+    Action.GRANT_CASE: _LEADS,
+    Action.ENROL_PHOTO: _CASEWORK | {Role.REPORTER},
+    Action.SEARCH: _CASEWORK,
+    Action.RECORD_SIGHTING: _CASEWORK,
+    Action.READ_MATCHES: _CASEWORK,
+    Action.REVIEW_MATCH: _CASEWORK,
+    Action.CONFIRM_MATCH: _LEADS,  # investigators too when the two-person rule is off
+    Action.READ_NOTIFICATIONS: _EVERYONE,
+    Action.READ_JOBS: _CASEWORK,
+    Action.CANCEL_JOB: _CASEWORK,
+    Action.READ_AUDIT: frozenset({Role.ADMIN, Role.AUDITOR}),
 }
-# What a reporter needs on a case (besides having opened it) to do a case action.
-CASE_ACCESS: dict[Action, frozenset[Access]] = {Action.ENROL_PHOTO: frozenset({Access.EDIT})}
+# What a reporter needs on a case they did not open to take a case action there.
+CASE_ACCESS: dict[Action, frozenset[Access]] = {
+    Action.READ_CASE: frozenset({Access.VIEW, Access.EDIT, Access.REVIEW}),
+    Action.EDIT_CASE: frozenset({Access.EDIT}),
+    Action.ENROL_PHOTO: frozenset({Access.EDIT}),
+}
+# Case fields a reporter may change on a case they may edit (investigators change any).
+REPORTER_FIELDS = frozenset(
+    {"full_name", "aliases", "sex", "date_of_birth", "last_seen_at", "last_seen_place", "description"}
+)
 
 
 def authorize(user: User, action: Action) -> None:

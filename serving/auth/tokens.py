@@ -21,14 +21,18 @@ class AccessClaims:
 
     user_id: uuid.UUID
     role: Role
+    session_id: uuid.UUID
     expires_at: datetime
 
 
-def issue_access_token(*, user_id: uuid.UUID, role: Role, secret: str, lifetime: timedelta) -> tuple[str, int]:
-    """A new access token and its lifetime in seconds."""
+def issue_access_token(
+    *, user_id: uuid.UUID, role: Role, session_id: uuid.UUID, secret: str, lifetime: timedelta
+) -> tuple[str, int]:
+    """A new access token for one sign-in session, and its lifetime in seconds."""
     now = datetime.now(UTC)
     claims = {
         "sub": str(user_id),
+        "sid": str(session_id),
         "role": role.value,
         "typ": "access",
         "iss": ISSUER,
@@ -47,13 +51,14 @@ def read_access_token(token: str, *, secret: str) -> AccessClaims:
             secret,
             algorithms=[ALGORITHM],
             issuer=ISSUER,
-            options={"require": ["sub", "role", "typ", "exp", "iat"]},
+            options={"require": ["sub", "sid", "role", "typ", "exp", "iat"]},
         )
         if claims["typ"] != "access":
             raise AuthenticationError("not an access token")
         return AccessClaims(
             user_id=uuid.UUID(claims["sub"]),
             role=Role(claims["role"]),
+            session_id=uuid.UUID(claims["sid"]),
             expires_at=datetime.fromtimestamp(claims["exp"], UTC),
         )
     except jwt.ExpiredSignatureError as exc:
