@@ -18,14 +18,15 @@ from pipeline.types import Face
 from serving.auth.policy import Action, authorize_case
 from serving.deployments.messages import Candidate, LocatedPhoto, PhotoError
 from serving.errors import EnrolmentError
+from serving.services.notify import Event, Notifier, case_workers
 from storage.audit import AuditLog
 from storage.database import Database
-from storage.errors import InvalidTransitionError
+from storage.errors import ConflictError, InvalidTransitionError
 from storage.photos import PhotoStore
 from storage.repositories.cases import CaseRepository
 from storage.repositories.faces import FaceRepository, ImageRepository, NewFace
 from storage.repositories.matches import MatchRepository
-from storage.tables import CaseStatus, Image, ImageSource, Match, ProcessingStatus, User
+from storage.tables import CaseStatus, Image, ImageSource, Match, NotificationKind, ProcessingStatus, User
 from storage.tables import Face as FaceRow
 
 
@@ -186,11 +187,14 @@ class FaceService:
                         false_accept_rate=hit.false_accept_rate,
                         pack=self.pack.name,
                         threshold=self.pack.threshold,
-                    )[0]
+                    )
                     for hit in hits
                     if hit.above_threshold
                 ]
-                stored.append(StoredFace(row.id, face, made))
+                for match, created in made:
+                    if created:
+                        _announce(session, match)
+                stored.append(StoredFace(row.id, face, [match for match, _ in made]))
             AuditLog(session).append(
                 actor=f"user:{user.id}",
                 action="sighting.record",
@@ -208,6 +212,9 @@ class FaceService:
             image, _ = _add_image(
                 session, analysis, digest, uri, size, user, ImageSource.CASE_REFERENCE, case_id=case_id
             )
+            if image.case_id != case_id:
+                # Erasing the case that owns a photo removes it: it cannot be shared with another.
+                raise ConflictError("this photo is already stored, as a sighting or for another case")
             existing = [row for row in FaceRepository(session).for_case(case_id=case_id) if row.image_id == image.id]
             if existing:
                 return Enrolment(case_id, image.id, existing[0].id, face, False)
@@ -222,6 +229,20 @@ class FaceService:
                 details={"image_id": str(image.id), "face_id": str(row.id)},
             )
             return Enrolment(case_id, image.id, row.id, face, True)
+
+
+def _announce(session: Session, match: Match) -> None:
+    """A new candidate match: tell the people who work the case."""
+    case = CaseRepository(session).get(case_id=match.case_id)
+    event = Event(
+        NotificationKind.MATCH_FOUND,
+        f"Possible match for case {case.number}",
+        f"A sighting resembles the case (similarity {match.similarity:.2f}, "
+        f"false-accept rate {match.false_accept_rate:.0e}). It waits for review.",
+        case_id=case.id,
+        match_id=match.id,
+    )
+    Notifier(session).send(event, case_workers(session, case))
 
 
 def _add_image(

@@ -1,0 +1,138 @@
+"""Cases for the API: who may open, read, change, assign, grant and erase them; audited and notified."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from serving.auth.policy import REPORTER_FIELDS, Action, authorize, authorize_case
+from serving.errors import PermissionDeniedError
+from serving.services.notify import Event, Notifier, case_followers
+from storage.audit import AuditLog
+from storage.database import Database
+from storage.erasure import ErasureReason, ErasureReport, erase_case
+from storage.errors import InvalidArgumentError
+from storage.photos import PhotoStore
+from storage.repositories.cases import CaseRepository
+from storage.repositories.common import Page
+from storage.repositories.faces import FaceRepository
+from storage.repositories.users import UserRepository
+from storage.tables import Access, Case, CaseGrant, CaseStatus, Face, NotificationKind, Role, User
+
+logger = logging.getLogger(__name__)
+
+_CASE_WORKER_ROLES = (Role.INVESTIGATOR, Role.SUPERVISOR, Role.ADMIN)
+
+
+class CaseService:
+    def __init__(self, db: Database, photos: PhotoStore) -> None:
+        self.db, self.photos = db, photos
+
+    def create(self, user: User, fields: Mapping[str, Any]) -> Case:
+        authorize(user, Action.CREATE_CASE)
+        with self.db.transaction() as session:
+            case = CaseRepository(session).create(reporter_id=user.id, **fields)
+            if case.consent_biometric:
+                case.consent_recorded_at = sa.func.now()
+            AuditLog(session).append(
+                actor=_actor(user),
+                action="case.create",
+                target_type="case",
+                target_id=case.id,
+                details={"number": case.number, "priority": case.priority.value},
+            )
+            session.flush()
+            session.refresh(case)
+            return case
+
+    def get(self, user: User, case_id: uuid.UUID) -> Case:
+        with self.db.transaction() as session:
+            case = CaseRepository(session).get(case_id=case_id)
+            authorize_case(session, user, Action.READ_CASE, case)
+            return case
+
+    def find(self, user: User, **filters: Any) -> Page[Case]:
+        """Cases matching ``filters``; reporters see only cases they opened or were granted."""
+        authorize(user, Action.READ_CASE)
+        visible_to = user.id if user.role is Role.REPORTER else None
+        with self.db.transaction() as session:
+            return CaseRepository(session).find(visible_to=visible_to, **filters)
+
+    def update(self, user: User, case_id: uuid.UUID, changes: Mapping[str, Any]) -> Case:
+        """Change a case; reporters only describe it or withdraw it; assigning is for supervisors."""
+        with self.db.transaction() as session:
+            cases = CaseRepository(session)
+            case = cases.get(case_id=case_id, lock=True)
+            authorize_case(session, user, Action.EDIT_CASE, case)
+            self._check_change(session, user, changes)
+            if changes.get("consent_biometric") and not case.consent_biometric:
+                changes = {**changes, "consent_recorded_at": sa.func.now()}
+            case = cases.update(case_id=case_id, changes=changes)
+            AuditLog(session).append(
+                actor=_actor(user),
+                action="case.update",
+                target_type="case",
+                target_id=case_id,
+                details={"fields": sorted(changes), "status": case.status.value},
+            )
+            Notifier(session).send(
+                Event(NotificationKind.CASE_UPDATED, f"Case {case.number} was updated", case_id=case.id),
+                case_followers(case),
+                skip=user.id,
+            )
+            session.flush()
+            session.refresh(case)
+            return case
+
+    def erase(self, user: User, case_id: uuid.UUID, reason: ErasureReason) -> ErasureReport:
+        """Remove the case and all its biometric data; the photo files go too."""
+        authorize(user, Action.ERASE_CASE)
+        with self.db.transaction() as session:
+            report = erase_case(session, case_id=case_id, actor=_actor(user), reason=reason)
+        for uri in report.storage_uris:
+            self.photos.delete(uri)
+        logger.info("case erased with %d photo files", len(report.storage_uris))
+        return report
+
+    def reference_faces(self, user: User, case_id: uuid.UUID) -> list[Face]:
+        with self.db.transaction() as session:
+            case = CaseRepository(session).get(case_id=case_id)
+            authorize_case(session, user, Action.READ_CASE, case)
+            return FaceRepository(session).for_case(case_id=case_id)
+
+    def grant(self, user: User, case_id: uuid.UUID, grantee: uuid.UUID, access: Access) -> CaseGrant:
+        authorize(user, Action.GRANT_CASE)
+        with self.db.transaction() as session:
+            CaseRepository(session).get(case_id=case_id)
+            UserRepository(session).get(user_id=grantee)
+            grant = UserRepository(session).grant(
+                user_id=grantee, case_id=case_id, access=access, granted_by_id=user.id
+            )
+            AuditLog(session).append(
+                actor=_actor(user),
+                action="case.grant",
+                target_type="case",
+                target_id=case_id,
+                details={"user_id": str(grantee), "access": access.value},
+            )
+            return grant
+
+    def _check_change(self, session: sa.orm.Session, user: User, changes: Mapping[str, Any]) -> None:
+        if user.role is Role.REPORTER:
+            extra = set(changes) - REPORTER_FIELDS - {"status"}
+            if extra or changes.get("status", CaseStatus.WITHDRAWN) is not CaseStatus.WITHDRAWN:
+                raise PermissionDeniedError("reporters may describe their case or withdraw it, nothing more")
+        if "assignee_id" in changes:
+            authorize(user, Action.ASSIGN_CASE)
+            if changes["assignee_id"] is not None:
+                assignee = UserRepository(session).get(user_id=changes["assignee_id"])
+                if assignee.role not in _CASE_WORKER_ROLES or not assignee.is_active:
+                    raise InvalidArgumentError("cases are assigned to active investigators or supervisors")
+
+
+def _actor(user: User) -> str:
+    return f"user:{user.id}"

@@ -1,0 +1,87 @@
+"""What each kind of queued job does: deliver a notification, enforce retention."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from configs.settings import SmtpSettings
+from serving.services.delivery import send_email, send_webhook
+from serving.services.notify import webhook_secret
+from storage.database import Database
+from storage.erasure import ErasureReason, erase_case
+from storage.photos import PhotoStore
+from storage.repositories.cases import CaseRepository
+from storage.tables import Job, Notification, NotificationPreference, User
+
+logger = logging.getLogger(__name__)
+
+RETENTION_JOB = "retention.cleanup"
+
+
+class UnknownJobError(Exception):
+    """Raised when a job's kind has no handler here."""
+
+
+class JobHandlers:
+    def __init__(self, db: Database, photos: PhotoStore, smtp: SmtpSettings, server_secret: str) -> None:
+        self.db, self.photos, self.smtp, self.server_secret = db, photos, smtp, server_secret
+        self._kinds: dict[str, Callable[[dict[str, Any], Job], dict[str, Any]]] = {
+            "deliver.email": self.deliver_email,
+            "deliver.webhook": self.deliver_webhook,
+            RETENTION_JOB: self.retention_cleanup,
+        }
+
+    def run(self, job: Job) -> dict[str, Any]:
+        """Do the job; returns its result. Raising fails this attempt (the queue retries)."""
+        handler = self._kinds.get(job.kind)
+        if handler is None:
+            raise UnknownJobError(f"no handler for jobs of kind {job.kind!r}")
+        return handler(job.payload, job)
+
+    def deliver_email(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
+        note, preference, user = self._delivery(payload)
+        if not preference.enabled:
+            return {"skipped": "the preference was turned off"}
+        send_email(self.smtp, to=preference.target or user.email, note=note)
+        return {"delivered": True}
+
+    def deliver_webhook(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
+        note, preference, _ = self._delivery(payload)
+        if not preference.enabled or not preference.target:
+            return {"skipped": "the preference was turned off"}
+        secret = webhook_secret(self.server_secret, preference.id)
+        send_webhook(preference.target, secret=secret, note=note, delivery=str(job.id))
+        return {"delivered": True}
+
+    def retention_cleanup(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
+        """Erase every case whose retention date has passed, each in its own transaction."""
+        with self.db.transaction() as session:
+            due = CaseRepository(session).due_for_erasure(on=datetime.now(UTC).date())
+        files = 0
+        for case_id in due:
+            with self.db.transaction() as session:
+                report = erase_case(
+                    session, case_id=case_id, actor="system:retention", reason=ErasureReason.RETENTION_EXPIRED
+                )
+            for uri in report.storage_uris:
+                self.photos.delete(uri)
+            files += len(report.storage_uris)
+        logger.info("retention cleanup erased %d cases and %d photo files", len(due), files)
+        return {"erased_cases": len(due), "deleted_files": files}
+
+    def _delivery(self, payload: dict[str, Any]) -> tuple[Notification, NotificationPreference, User]:
+        with self.db.transaction() as session:
+            note = session.get(Notification, uuid.UUID(payload["notification_id"]))
+            preference = session.get(NotificationPreference, uuid.UUID(payload["preference_id"]))
+            if note is None or preference is None:
+                raise LookupError("the notification or its preference no longer exists")
+            user = session.get(User, preference.user_id)
+            if user is None:
+                raise LookupError("the user of the preference no longer exists")
+            for row in (note, preference, user):
+                session.expunge(row)
+            return note, preference, user
