@@ -13,11 +13,12 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, Field, SecretStr
 from ray.serve import Application, Deployment
 
-from configs.settings import ModelSettings, PipelineSettings, get_settings
+from configs.settings import ModelSettings, PipelineSettings, SmtpSettings, get_settings
 from models.registry import resolve_pack
 from serving.api.gateway import Gateway, GatewayConfig
 from serving.deployments.detector import Detector
 from serving.deployments.embedder import Embedder
+from serving.deployments.jobs import JobWorker, JobWorkerConfig
 from serving.deployments.matcher import Matcher, MatcherConfig
 
 
@@ -72,6 +73,10 @@ class AppArgs(BaseModel):
     embedder: Batching = Field(default_factory=lambda: Batching(max_batch_size=16))
     matcher: Scaling = Field(default_factory=lambda: Scaling(num_cpus=0.25))
     gateway: Scaling = Field(default_factory=lambda: Scaling(num_cpus=0.25))
+    workers: Scaling = Field(default_factory=lambda: Scaling(num_cpus=0.25))
+    smtp: SmtpSettings | None = None
+    two_person_rule: bool | None = None
+    session_check_seconds: float | None = None
 
 
 def build_app(args: AppArgs) -> Application:
@@ -106,17 +111,42 @@ def build_app(args: AppArgs) -> Application:
             )
         )
     )
+    token_secret = args.token_secret or SecretStr(settings.token_secret())
+    photos_dir = args.photos_dir or settings.photos.directory
+    workers = (
+        _deployment(JobWorker)
+        .options(**args.workers.options())
+        .bind(
+            JobWorkerConfig(
+                db_url=db_url,
+                token_secret=token_secret,
+                photos_dir=photos_dir,
+                smtp=args.smtp or settings.smtp,
+                poll_interval_s=settings.jobs.poll_interval_s,
+                lease_s=settings.jobs.lease_s,
+                retention_interval_s=settings.jobs.retention_interval_s,
+            )
+        )
+    )
+    auth = settings.auth
     config = GatewayConfig(
         db_url=db_url,
-        token_secret=args.token_secret or SecretStr(settings.token_secret()),
-        photos_dir=args.photos_dir or settings.photos.directory,
+        token_secret=token_secret,
+        photos_dir=photos_dir,
         pack=pack.name,
         threshold=pack.calibration.threshold(),
-        access_token_minutes=args.access_token_minutes or settings.auth.access_token_minutes,
+        access_token_minutes=args.access_token_minutes or auth.access_token_minutes,
+        refresh_token_days=auth.refresh_token_days,
+        login_failures_allowed=auth.login_failures_allowed,
+        login_lockout_minutes=auth.login_lockout_minutes,
+        session_check_seconds=auth.session_check_seconds
+        if args.session_check_seconds is None
+        else (args.session_check_seconds),
+        two_person_rule=settings.review.two_person_rule if args.two_person_rule is None else args.two_person_rule,
         max_upload_bytes=args.max_upload_bytes or settings.photos.max_upload_bytes,
         statement_timeout_ms=settings.db.statement_timeout_ms,
     )
-    return _deployment(Gateway).options(**args.gateway.options()).bind(detector, embedder, matcher, config)
+    return _deployment(Gateway).options(**args.gateway.options()).bind(detector, embedder, matcher, workers, config)
 
 
 def _deployment(decorated: object) -> Deployment:
