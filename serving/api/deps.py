@@ -1,19 +1,23 @@
-"""What routes depend on: the gateway's state, the signed-in user, an uploaded photo."""
+"""What routes depend on: the gateway's state, the signed-in user and their permission, uploads."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import PurePath
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, File, Request, UploadFile
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from serving.auth.tokens import read_access_token
+from serving.api.schemas.common import Problem
+from serving.auth.policy import Action, authorize
+from serving.auth.tokens import AccessClaims, read_access_token
 from serving.auth.users import ActiveUsers
 from serving.errors import AuthenticationError, UnsupportedMediaError, UploadTooLargeError
+from serving.services.cases import CaseService
 from serving.services.faces import FaceService
+from serving.services.matches import MatchService
+from serving.services.sessions import SessionService
 from storage.database import Database
 from storage.tables import User
 
@@ -24,9 +28,11 @@ class GatewayState:
 
     db: Database
     users: ActiveUsers
+    sessions: SessionService
     faces: FaceService
+    cases: CaseService
+    matches: MatchService
     token_secret: str
-    token_lifetime: timedelta
     max_upload_bytes: int
 
 
@@ -34,6 +40,14 @@ class GatewayState:
 class Upload:
     data: bytes
     suffix: str
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """The user a valid access token speaks for, and the sign-in session it belongs to."""
+
+    user: User
+    claims: AccessClaims
 
 
 def gateway_state(request: Request) -> GatewayState:
@@ -44,15 +58,47 @@ State = Annotated[GatewayState, Depends(gateway_state)]
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /api/v1/auth/token.")
 
 
-def current_user(state: State, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
-    """The active user the bearer token was issued to; 401 otherwise."""
+def signed_in(state: State, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> SignedIn:
+    """The active user of a live session; 401 otherwise."""
     if credentials is None:
         raise AuthenticationError("an access token is required")
     claims = read_access_token(credentials.credentials, secret=state.token_secret)
-    return state.users.get(claims.user_id)
+    return SignedIn(user=state.users.get(claims.user_id, claims.session_id), claims=claims)
 
 
-CurrentUser = Annotated[User, Depends(current_user)]
+Session = Annotated[SignedIn, Depends(signed_in)]
+
+
+def permitted(action: Action) -> Any:
+    """A dependency giving the signed-in user if their role may do ``action`` (403 otherwise).
+
+    Checked before the request body is read, so a forbidden call is refused whatever it sends.
+    """
+
+    def check(signed: Session) -> User:
+        authorize(signed.user, action)
+        return signed.user
+
+    return Depends(check)
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error statuses a route can answer, all shaped as ``Problem``."""
+    reasons = {
+        400: "Malformed input.",
+        401: "No valid access token.",
+        403: "The user may not do this.",
+        404: "No such item.",
+        409: "Not allowed in the item's current state.",
+        413: "Too large.",
+        415: "Not an image.",
+        422: "Invalid field, value or photo.",
+        429: "Too many attempts.",
+        503: "Not ready.",
+    }
+    return {status: {"model": Problem, "description": reasons[status]} for status in statuses}
+
+
 _IMAGE_TYPES = ("image/", "application/octet-stream")
 
 

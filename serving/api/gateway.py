@@ -13,10 +13,13 @@ from ray import serve
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving.api.deps import GatewayState
-from serving.api.routes import auth, faces, health
+from serving.api.routes import audit, auth, cases, faces, health, jobs, matches, notifications, users
 from serving.auth.users import ActiveUsers
 from serving.errors import install_error_handlers
+from serving.services.cases import CaseService
 from serving.services.faces import EnrolmentRules, FaceService, PackInfo
+from serving.services.matches import MatchService
+from serving.services.sessions import SessionPolicy, SessionService
 from storage.database import open_database
 from storage.photos import PhotoStore
 
@@ -34,6 +37,11 @@ class GatewayConfig(BaseModel):
     pack: str
     threshold: float
     access_token_minutes: int = 60
+    refresh_token_days: int = 7
+    login_failures_allowed: int = 5
+    login_lockout_minutes: int = 15
+    session_check_seconds: float = 5.0
+    two_person_rule: bool = True
     max_upload_bytes: int = 25 * 2**20
     statement_timeout_ms: int = 30_000
 
@@ -68,7 +76,7 @@ def create_app() -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
     )
     install_error_handlers(application)
-    for module in (health, auth, faces):
+    for module in (health, auth, users, cases, faces, matches, notifications, jobs, audit):
         application.include_router(module.router, prefix=API_PREFIX)
     return application
 
@@ -78,27 +86,40 @@ def create_app() -> FastAPI:
 class Gateway:
     """HTTP in front of the Detector → Embedder → Matcher chain and the database."""
 
-    def __init__(self, detector: Any, embedder: Any, matcher: Any, config: GatewayConfig) -> None:
+    def __init__(self, detector: Any, embedder: Any, matcher: Any, workers: Any, config: GatewayConfig) -> None:
         db = open_database(
-            config.db_url.get_secret_value(),
-            data_dir=Path(),
-            statement_timeout_ms=config.statement_timeout_ms,
+            config.db_url.get_secret_value(), data_dir=Path(), statement_timeout_ms=config.statement_timeout_ms
         )  # migrates on start: the first replica applies new migrations, the others find none
-        service = FaceService(
-            detector=detector,
-            embedder=embedder,
-            matcher=matcher,
-            db=db,
-            photos=PhotoStore(config.photos_dir),
-            pack=PackInfo(name=config.pack, threshold=config.threshold),
-            rules=EnrolmentRules(),
+        pack = PackInfo(name=config.pack, threshold=config.threshold)
+        photos = PhotoStore(config.photos_dir)
+        secret = config.token_secret.get_secret_value()
+        sessions = SessionService(
+            db,
+            SessionPolicy(
+                secret=secret,
+                access_lifetime=timedelta(minutes=config.access_token_minutes),
+                refresh_lifetime=timedelta(days=config.refresh_token_days),
+                failures_allowed=config.login_failures_allowed,
+                lockout=timedelta(minutes=config.login_lockout_minutes),
+            ),
         )
+        self.workers = workers
         self.state = GatewayState(
             db=db,
-            users=ActiveUsers(db),
-            faces=service,
-            token_secret=config.token_secret.get_secret_value(),
-            token_lifetime=timedelta(minutes=config.access_token_minutes),
+            users=ActiveUsers(db, sessions.session_active, ttl=config.session_check_seconds),
+            sessions=sessions,
+            faces=FaceService(
+                detector=detector,
+                embedder=embedder,
+                matcher=matcher,
+                db=db,
+                photos=photos,
+                pack=pack,
+                rules=EnrolmentRules(),
+            ),
+            cases=CaseService(db, photos),
+            matches=MatchService(db, pack, two_person_rule=config.two_person_rule),
+            token_secret=secret,
             max_upload_bytes=config.max_upload_bytes,
         )
         logger.info("gateway ready for pack %s", config.pack)

@@ -1,45 +1,40 @@
-"""Sign in: e-mail and password for an access token."""
+"""Signing in and out: access tokens, rotating refresh tokens."""
 
 from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter
+from fastapi import APIRouter, status
 
-from serving.api.deps import State
-from serving.api.schemas import TokenRequest, TokenResponse
-from serving.auth.passwords import dummy_verify, verify_password
-from serving.auth.tokens import issue_access_token
-from serving.errors import AuthenticationError
-from storage.audit import AuditLog
-from storage.repositories.users import UserRepository
+from serving.api.deps import State, errors
+from serving.api.schemas.people import RefreshRequest, TokenRequest, TokenResponse
+from serving.services.sessions import TokenPair
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/token", responses={401: {"description": "Wrong e-mail or password (never says which)."}})
+@router.post("/token", responses=errors(401, 422, 429))
 async def obtain_token(body: TokenRequest, state: State) -> TokenResponse:
-    """Exchange an e-mail address and password for an access token."""
-    return await asyncio.to_thread(_sign_in, state, body)
+    """E-mail and password for an access token (1 h) and a refresh token (7 d). Wrong input never says which part."""
+    return _tokens(await asyncio.to_thread(state.sessions.sign_in, body.email, body.password))
 
 
-def _sign_in(state: State, body: TokenRequest) -> TokenResponse:
-    with state.db.transaction() as session:
-        user = UserRepository(session).find_by_email(email=body.email)
-        if user is None:
-            dummy_verify(body.password)
-        valid = user is not None and user.is_active and verify_password(user.password_hash, body.password)
-        if user is not None:
-            AuditLog(session).append(
-                actor=f"user:{user.id}",
-                action="auth.login",
-                target_type="user",
-                target_id=user.id,
-                outcome="success" if valid else "denied",
-            )
-    if not valid or user is None:
-        raise AuthenticationError("wrong e-mail address or password")
-    token, lifetime = issue_access_token(
-        user_id=user.id, role=user.role, secret=state.token_secret, lifetime=state.token_lifetime
+@router.post("/refresh", responses=errors(401, 422))
+async def refresh_token(body: RefreshRequest, state: State) -> TokenResponse:
+    """Spend a refresh token for a new pair. Presenting a spent one ends every session of that sign-in."""
+    return _tokens(await asyncio.to_thread(state.sessions.refresh, body.refresh_token))
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=errors(401, 422))
+async def logout(body: RefreshRequest, state: State) -> None:
+    """End the sign-in the refresh token belongs to; its access tokens stop working within seconds."""
+    await asyncio.to_thread(state.sessions.sign_out, body.refresh_token)
+
+
+def _tokens(pair: TokenPair) -> TokenResponse:
+    return TokenResponse(
+        access_token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        expires_in=pair.expires_in,
+        refresh_expires_in=pair.refresh_expires_in,
     )
-    return TokenResponse(access_token=token, expires_in=lifetime)

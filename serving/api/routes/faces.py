@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, status
 
 from pipeline.types import Face
-from serving.api.deps import CurrentUser, Photo, State
-from serving.api.schemas import (
+from serving.api.deps import Photo, State, errors, permitted
+from serving.api.schemas.faces import (
     CandidateOut,
     EnrolResponse,
     FaceOut,
@@ -21,25 +21,20 @@ from serving.api.schemas import (
     SightingFaceOut,
     SightingResponse,
 )
-from serving.auth.policy import Action, authorize
+from serving.auth.policy import Action
 from serving.services.faces import Sighting
+from storage.tables import User
 
 router = APIRouter(tags=["faces"])
 TopK = Annotated[int, Query(ge=1, le=50, description="Candidate cases per face.")]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Empty, truncated or corrupt photo."},
-    401: {"description": "No valid access token."},
-    403: {"description": "The user's role may not do this."},
-    413: {"description": "Photo larger than the byte or pixel limit."},
-    415: {"description": "Not an image."},
-    503: {"description": "Models or the case gallery are not ready."},
-}
+ERRORS = errors(400, 401, 403, 413, 415, 422, 503)
 
 
 @router.post("/search", responses=ERRORS)
-async def search(photo: Photo, user: CurrentUser, state: State, k: TopK = 5) -> SearchResponse:
+async def search(
+    user: Annotated[User, permitted(Action.SEARCH)], photo: Photo, state: State, k: TopK = 5
+) -> SearchResponse:
     """Every face of a photo with its closest open cases. Nothing is stored."""
-    authorize(user, Action.SEARCH)
     analysis, candidates = await state.faces.search(photo.data, k=k)
     located = analysis.located
     return SearchResponse(
@@ -57,14 +52,13 @@ async def search(photo: Photo, user: CurrentUser, state: State, k: TopK = 5) -> 
 
 @router.post("/sightings", status_code=status.HTTP_201_CREATED, responses=ERRORS)
 async def record_sighting(
+    user: Annotated[User, permitted(Action.RECORD_SIGHTING)],
     photo: Photo,
-    user: CurrentUser,
     state: State,
     k: TopK = 5,
     taken_at: Annotated[datetime | None, Form(description="When the photo was taken, if known.")] = None,
 ) -> SightingResponse:
     """Store a photo of someone who turned up, its faces, and a pending match for every case above threshold."""
-    authorize(user, Action.RECORD_SIGHTING)
     sighting = await state.faces.record_sighting(photo.data, suffix=photo.suffix, user=user, taken_at=taken_at, k=k)
     return _sighting_out(sighting, state.faces.pack.name)
 
@@ -72,15 +66,14 @@ async def record_sighting(
 @router.post(
     "/cases/{case_id}/photos",
     status_code=status.HTTP_201_CREATED,
-    responses={
-        **ERRORS,
-        404: {"description": "No such case."},
-        409: {"description": "The case is not open."},
-        422: {"description": "No usable face: no_face, several_faces, too_small or too_blurred."},
-    },
+    responses=errors(400, 401, 403, 404, 409, 413, 415, 422, 503),
 )
-async def enrol_photo(case_id: uuid.UUID, photo: Photo, user: CurrentUser, state: State) -> EnrolResponse:
-    """Add a reference photo to a case: it must show exactly one usable face."""
+async def enrol_photo(
+    case_id: uuid.UUID, user: Annotated[User, permitted(Action.ENROL_PHOTO)], photo: Photo, state: State
+) -> EnrolResponse:
+    """Add a reference photo to a case: it must show exactly one usable face; a 422 names why not
+    (no_face, several_faces, too_small, too_blurred). 409: the case is not open, or the photo is
+    already stored as a sighting or for another case."""
     enrolment = await state.faces.enrol(case_id, photo.data, suffix=photo.suffix, user=user)
     return EnrolResponse(
         case_id=enrolment.case_id,

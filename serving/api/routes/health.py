@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Response
 
 from serving.api.deps import State
-from serving.api.schemas import HealthResponse, ReadyResponse
+from serving.api.schemas.faces import HealthResponse, ReadyResponse
 
 router = APIRouter(prefix="/health", tags=["health"])
 

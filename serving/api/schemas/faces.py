@@ -1,28 +1,13 @@
-"""What the HTTP API accepts and returns (pydantic; OpenAPI is generated from these)."""
+"""Faces: search results, sightings, reference photos, health."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, Field
 
 from storage.tables import ReviewStatus
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class TokenRequest(Strict):
-    email: EmailStr
-    password: str = Field(min_length=1, max_length=1024)
-
-
-class TokenResponse(BaseModel):
-    access_token: str
-    token_type: str = "bearer"
-    expires_in: int = Field(description="Seconds until the access token expires.")
 
 
 class FaceOut(BaseModel):

@@ -1,0 +1,62 @@
+"""Long work on the durable queue: list, follow and cancel jobs."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from serving.api.deps import State, errors, permitted
+from serving.api.schemas.common import Page
+from serving.api.schemas.work import JobOut
+from serving.auth.policy import Action
+from serving.errors import PermissionDeniedError
+from storage.audit import AuditLog
+from storage.jobs import JobQueue
+from storage.tables import Job, JobStatus, Role, User
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+
+@router.get("", responses=errors(401, 403, 422))
+async def list_jobs(
+    user: Annotated[User, permitted(Action.READ_JOBS)],
+    state: State,
+    status_: Annotated[list[JobStatus], Query(alias="status")] = [],  # noqa: B006 - FastAPI copies defaults
+    kind: str | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page[JobOut]:
+    """Jobs, newest first; investigators see the jobs they started, supervisors and admins all."""
+    mine = user.id if user.role is Role.INVESTIGATOR else None
+    with state.db.transaction() as session:
+        found = JobQueue(session).find(statuses=status_, kind=kind, created_by_id=mine, page=page, page_size=page_size)
+        items = [JobOut.model_validate(job, from_attributes=True) for job in found.items]
+    return Page[JobOut](items=items, total=found.total, page=found.page, page_size=found.page_size)
+
+
+@router.get("/{job_id}", responses=errors(401, 403, 404, 422))
+async def read_job(job_id: uuid.UUID, user: Annotated[User, permitted(Action.READ_JOBS)], state: State) -> JobOut:
+    with state.db.transaction() as session:
+        job = JobQueue(session).get(job_id=job_id)
+        _check_owner(user, job)
+        return JobOut.model_validate(job, from_attributes=True)
+
+
+@router.post("/{job_id}/cancel", responses=errors(401, 403, 404, 409, 422))
+async def cancel_job(job_id: uuid.UUID, user: Annotated[User, permitted(Action.CANCEL_JOB)], state: State) -> JobOut:
+    """Cancel a queued job now, or ask a running one to stop at its next heartbeat."""
+    with state.db.transaction() as session:
+        queue = JobQueue(session)
+        _check_owner(user, queue.get(job_id=job_id))
+        job = queue.cancel(job_id=job_id)
+        AuditLog(session).append(actor=f"user:{user.id}", action="job.cancel", target_type="job", target_id=job_id)
+        session.flush()
+        session.refresh(job)
+        return JobOut.model_validate(job, from_attributes=True)
+
+
+def _check_owner(user: User, job: Job) -> None:
+    if user.role is Role.INVESTIGATOR and job.created_by_id != user.id:
+        raise PermissionDeniedError("investigators see and cancel only the jobs they started")
