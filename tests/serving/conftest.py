@@ -6,13 +6,17 @@ two cores suffice), two Matcher replicas, and its own database, photo folder and
 
 from __future__ import annotations
 
+import email
+import email.message
 import os
 import secrets
 import socket
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +26,7 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 from sqlalchemy.orm import sessionmaker
 
-from configs.settings import ModelSettings, PipelineSettings
+from configs.settings import ModelSettings, PipelineSettings, SmtpSettings
 from serving.auth.passwords import hash_password
 from storage.database import Database
 from storage.embedded import EmbeddedPostgres
@@ -50,6 +54,15 @@ class Service:
         headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
         return httpx.Client(base_url=f"{self.url}/api/v1", headers=headers, timeout=120)
 
+    def sign_in(self, email: str, password: str = PASSWORD) -> dict[str, Any]:
+        with httpx.Client(base_url=f"{self.url}/api/v1", timeout=120) as api:
+            reply = api.post("/auth/token", json={"email": email, "password": password})
+        assert reply.status_code == 200, reply.text
+        return reply.json()
+
+    def as_token(self, token: str) -> httpx.Client:
+        return httpx.Client(base_url=f"{self.url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=120)
+
 
 def _free_port() -> int:
     with socket.socket() as probe:
@@ -72,8 +85,63 @@ def ray_serve() -> Iterator[int]:
     ray.shutdown()
 
 
+@dataclass
+class Inbox:
+    """Mail received by a real SMTP server (aiosmtpd) listening on localhost."""
+
+    port: int
+    messages: list[email.message.Message] = field(default_factory=list)
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:  # noqa: N802 - aiosmtpd API
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@dataclass
+class Receiver:
+    """A local HTTP endpoint recording every webhook POST: (headers, body)."""
+
+    url: str
+    calls: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+
+
 @pytest.fixture(scope="session")
-def service(ray_serve: int, pg_server: EmbeddedPostgres, shared: Path) -> Iterator[Service]:
+def inbox() -> Iterator[Inbox]:
+    from aiosmtpd.controller import Controller
+
+    box = Inbox(port=_free_port())
+    controller = Controller(box, hostname="127.0.0.1", port=box.port)
+    controller.start()
+    yield box
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def receiver() -> Iterator[Receiver]:
+    port = _free_port()
+    box = Receiver(url=f"http://127.0.0.1:{port}/hooks/sura")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            box.calls.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield box
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def service(
+    ray_serve: int, pg_server: EmbeddedPostgres, shared: Path, inbox: Inbox, receiver: Receiver
+) -> Iterator[Service]:
     from ray import serve
 
     from serving.app import AppArgs, Batching, Scaling
@@ -106,6 +174,9 @@ def service(ray_serve: int, pg_server: EmbeddedPostgres, shared: Path) -> Iterat
             embedder=Batching(num_cpus=0, max_batch_size=8, batch_wait_timeout_s=0.05),
             matcher=Scaling(num_cpus=0, min_replicas=2, max_replicas=2),
             gateway=Scaling(num_cpus=0),
+            workers=Scaling(num_cpus=0),
+            smtp=SmtpSettings(host="127.0.0.1", port=inbox.port, starttls=False, sender="SuraSmart <sura@test>"),
+            session_check_seconds=0.2,
         )
         from serving.app import build_app
 

@@ -80,6 +80,7 @@ def test_only_open_cases_and_known_cases(
 
 def test_reporters_enrol_on_their_own_cases_only(service: Service, case_id: uuid.UUID, faces_dir: Path) -> None:
     photo = faces_dir / "people" / "fr_biden" / "examples__knn_examples__train__biden__biden.jpg"
+    second = faces_dir / "people" / "fr_biden" / "examples__knn_examples__train__biden__biden2.jpg"
     with service.db.transaction() as session:
         other = CaseRepository(session).create(full_name="Someone Else's", reporter_id=service.users[Role.ADMIN]).id
     with service.client(Role.REPORTER) as api:
@@ -92,8 +93,10 @@ def test_reporters_enrol_on_their_own_cases_only(service: Service, case_id: uuid
                 access=Access.EDIT,
                 granted_by_id=service.users[Role.ADMIN],
             )
-        granted = api.post(f"/cases/{other}/photos", files={"photo": (photo.name, photo.read_bytes())})
+        granted = api.post(f"/cases/{other}/photos", files={"photo": (second.name, second.read_bytes())})
+        shared = api.post(f"/cases/{other}/photos", files={"photo": (photo.name, photo.read_bytes())})
     assert own.status_code == 201 and foreign.status_code == 403 and granted.status_code == 201
+    assert shared.status_code == 409, "one photo cannot be a reference of two cases"
     with service.client(Role.AUDITOR) as api:
         assert (
             api.post(f"/cases/{case_id}/photos", files={"photo": (photo.name, photo.read_bytes())}).status_code == 403

@@ -71,6 +71,7 @@ def _token(secret: str, **changes: object) -> str:
     now = datetime.now(UTC)
     claims = {
         "sub": "00000000-0000-0000-0000-000000000001",
+        "sid": "00000000-0000-0000-0000-000000000002",
         "role": "admin",
         "typ": "access",
         "iss": "surasmart",
