@@ -123,6 +123,9 @@ class SessionService:
                     raise AuthenticationError("the account is disabled or no longer exists")
                 row.used_at = sa.func.now()
                 pair = self._issue(session, user, family=row.family_id, replacing=row)
+                AuditLog(session).append(
+                    actor=f"user:{user.id}", action="auth.refresh", target_type="user", target_id=user.id
+                )
         if reused is not None:
             self._revoke_family(*reused, reason="refresh_token_reused")
             raise AuthenticationError("this refresh token was already used: every session of that sign-in is ended")

@@ -49,13 +49,16 @@ async def unread_count(user: Reader, state: State) -> UnreadCount:
 async def mark_read(notification_id: uuid.UUID, user: Reader, state: State) -> MarkedRead:
     with state.db.transaction() as session:
         marked = NotificationRepository(session).mark_read(user_id=user.id, notification_id=notification_id)
+        _audit_read(session, user, marked)
     return MarkedRead(marked=marked)
 
 
 @router.post("/read-all", responses=errors(401))
 async def mark_all_read(user: Reader, state: State) -> MarkedRead:
     with state.db.transaction() as session:
-        return MarkedRead(marked=NotificationRepository(session).mark_read(user_id=user.id))
+        marked = NotificationRepository(session).mark_read(user_id=user.id)
+        _audit_read(session, user, marked)
+    return MarkedRead(marked=marked)
 
 
 @router.get("/preferences", responses=errors(401))
@@ -89,4 +92,14 @@ def _preference_out(server_secret: str, row: NotificationPreference) -> Preferen
     secret = webhook_secret(server_secret, row.id) if row.channel is Channel.WEBHOOK else None
     return PreferenceOut(
         kind=row.kind, channel=row.channel, enabled=row.enabled, target=row.target, signing_secret=secret
+    )
+
+
+def _audit_read(session: sa.orm.Session, user: User, marked: int) -> None:
+    AuditLog(session).append(
+        actor=f"user:{user.id}",
+        action="notification.read",
+        target_type="user",
+        target_id=user.id,
+        details={"marked": marked},
     )
