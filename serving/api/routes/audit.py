@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from serving.api.deps import State, errors, permitted
-from serving.api.schemas.common import Page
+from serving.api.schemas.common import Page, page_of
 from serving.api.schemas.work import AuditEntryOut, ChainReportOut
 from serving.auth.policy import Action
 from storage.audit import AuditLog, ChainReport
@@ -44,8 +44,7 @@ async def list_entries(
             page=page,
             page_size=page_size,
         )
-        items = [AuditEntryOut.model_validate(e, from_attributes=True) for e in found.items]
-    return Page[AuditEntryOut](items=items, total=found.total, page=found.page, page_size=found.page_size)
+    return page_of(AuditEntryOut, found)
 
 
 @router.get("/verify", responses=errors(401, 403))

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, status
 
 from serving.api.deps import State, errors, permitted
 from serving.api.schemas.cases import CaseCreate, CaseOut, CaseUpdate, Erasure, ErasureOut, ReferencePhotoOut
-from serving.api.schemas.common import Page
+from serving.api.schemas.common import Page, page_of
 from serving.api.schemas.people import GrantIn, GrantOut
 from serving.auth.policy import Action
 from storage.repositories.cases import CaseSort
@@ -65,8 +65,7 @@ async def list_cases(
         page=page,
         page_size=page_size,
     )
-    items = [CaseOut.model_validate(case, from_attributes=True) for case in found.items]
-    return Page[CaseOut](items=items, total=found.total, page=found.page, page_size=found.page_size)
+    return page_of(CaseOut, found)
 
 
 @router.get("/{case_id}", responses=errors(401, 403, 404, 422))

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from serving.api.deps import State, errors, permitted
-from serving.api.schemas.common import Page
+from serving.api.schemas.common import Page, page_of
 from serving.api.schemas.work import JobOut
 from serving.auth.policy import Action
 from serving.errors import PermissionDeniedError
@@ -32,8 +32,7 @@ async def list_jobs(
     mine = user.id if user.role is Role.INVESTIGATOR else None
     with state.db.transaction() as session:
         found = JobQueue(session).find(statuses=status_, kind=kind, created_by_id=mine, page=page, page_size=page_size)
-        items = [JobOut.model_validate(job, from_attributes=True) for job in found.items]
-    return Page[JobOut](items=items, total=found.total, page=found.page, page_size=found.page_size)
+    return page_of(JobOut, found)
 
 
 @router.get("/{job_id}", responses=errors(401, 403, 404, 422))

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from serving.api.deps import State, errors, permitted
-from serving.api.schemas.common import Page
+from serving.api.schemas.common import Page, page_of
 from serving.api.schemas.work import MatchDetail, ReviewIn, ReviewOut
 from serving.auth.policy import Action
 from storage.tables import ReviewStatus, User
@@ -43,8 +43,7 @@ async def list_matches(
         page=page,
         page_size=page_size,
     )
-    items = [MatchDetail.model_validate(m, from_attributes=True) for m in found.items]
-    return Page[MatchDetail](items=items, total=found.total, page=found.page, page_size=found.page_size)
+    return page_of(MatchDetail, found)
 
 
 @router.get("/{match_id}", responses=errors(401, 403, 404, 422))

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query
 
 from serving.api.deps import State, errors, permitted
-from serving.api.schemas.common import Page
+from serving.api.schemas.common import Page, page_of
 from serving.api.schemas.work import MarkedRead, NotificationOut, PreferenceIn, PreferenceOut, UnreadCount
 from serving.auth.policy import Action
 from serving.services.notify import webhook_secret
@@ -35,8 +35,7 @@ async def list_notifications(
         found = NotificationRepository(session).find(
             user_id=user.id, unread_only=unread_only, page=page, page_size=page_size
         )
-        items = [NotificationOut.model_validate(n, from_attributes=True) for n in found.items]
-    return Page[NotificationOut](items=items, total=found.total, page=found.page, page_size=found.page_size)
+    return page_of(NotificationOut, found)
 
 
 @router.get("/unread-count", responses=errors(401))

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from serving.api.deps import Session, State, errors, permitted
-from serving.api.schemas.common import Page
+from serving.api.schemas.common import Page, page_of
 from serving.api.schemas.people import PasswordChange, UserCreate, UserOut, UserUpdate
 from serving.auth.passwords import hash_password
 from serving.auth.policy import Action
@@ -52,12 +52,7 @@ async def list_users(
     """Accounts, by e-mail address."""
     with state.db.transaction() as session:
         found = UserRepository(session).find(role=role, active=active, page=page, page_size=page_size)
-        return Page[UserOut](
-            items=[UserOut.model_validate(u, from_attributes=True) for u in found.items],
-            total=found.total,
-            page=found.page,
-            page_size=found.page_size,
-        )
+        return page_of(UserOut, found)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=errors(401, 403, 409, 422))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,3 +27,12 @@ class Problem(BaseModel):
 
     error: str = Field(description="The error's kind, e.g. PermissionDeniedError or no_face.")
     detail: str = Field(description="Why, in words.")
+
+
+Shape = TypeVar("Shape", bound=BaseModel)
+
+
+def page_of(shape: type[Shape], found: Any) -> Page[Shape]:
+    """A repository page (``storage.repositories.common.Page``) as the API's page of ``shape``."""
+    items = [shape.model_validate(row, from_attributes=True) for row in found.items]
+    return Page[shape](items=items, total=found.total, page=found.page, page_size=found.page_size)  # type: ignore[valid-type]
