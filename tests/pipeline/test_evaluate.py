@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pipeline.evaluate import PairScores, pair_scores, rank_one, verify
-from pipeline.match import l2_normalize, search_gallery
+from pipeline.match import l2_normalize
 
 
 def test_perfect_separation() -> None:
@@ -40,11 +40,3 @@ def test_pairs_and_rank_one_on_clusters() -> None:
     wrong = labels.copy()
     wrong[1] = 2
     assert rank_one(embeddings, wrong, gallery)[0] == 8
-
-
-def test_search_gallery_returns_best_first() -> None:
-    gallery = l2_normalize(np.eye(4, dtype=np.float32) + 0.01)
-    found = search_gallery(gallery[[2, 0]], gallery, k=2)
-    assert found.index[:, 0].tolist() == [2, 0]
-    assert np.all(np.diff(found.similarity, axis=1) <= 0)
-    assert search_gallery(gallery[:1], gallery[:0], k=3).index.shape == (1, 0)

@@ -6,11 +6,8 @@ import time
 import uuid
 from pathlib import Path
 
-import numpy as np
-import pytest
 from ray import serve
 
-from serving.deployments.matcher import CaseGallery
 from storage.erasure import ErasureReason, erase_case
 from storage.repositories.cases import CaseRepository
 from storage.tables import CaseStatus, Role
@@ -48,20 +45,3 @@ def test_new_closed_and_erased_cases_reach_every_replica(service: Service, faces
     with service.db.transaction() as session:
         erase_case(session, case_id=case_id, actor="test", reason=ErasureReason.OPENED_IN_ERROR)
     _every_replica(case_id, present=False)
-
-
-def test_gallery_ranks_cases_by_their_best_face() -> None:
-    gallery = CaseGallery()
-    a, b, c = (uuid.uuid4() for _ in range(3))
-    faces = [uuid.uuid4() for _ in range(4)]
-    gallery.add(faces[0], a, np.array([1.0, 0.0, 0.0], np.float32))
-    gallery.add(faces[1], a, np.array([0.0, 1.0, 0.0], np.float32))
-    gallery.add(faces[2], b, np.array([0.8, 0.6, 0.0], np.float32))
-    gallery.add(faces[3], c, np.array([0.0, 0.0, 1.0], np.float32))
-    [hits] = gallery.search(np.array([[0.0, 1.0, 0.0]], np.float32), k=2)
-    assert [(case, face) for case, _, face in hits] == [(a, faces[1]), (b, faces[2])]
-    assert hits[0][1] == pytest.approx(1.0) and hits[1][1] == pytest.approx(0.6)
-    gallery.remove_case(a)
-    gallery.remove_face(faces[3])
-    assert [case for case, _, _ in gallery.search(np.array([[0.0, 1.0, 0.0]], np.float32), k=5)[0]] == [b]
-    assert gallery.cases() == 1
