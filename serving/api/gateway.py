@@ -17,9 +17,10 @@ from serving.api.routes import audit, auth, cases, faces, health, jobs, matches,
 from serving.auth.users import ActiveUsers
 from serving.errors import install_error_handlers
 from serving.services.cases import CaseService
-from serving.services.faces import EnrolmentRules, FaceService, PackInfo
+from serving.services.faces import EnrolmentRules, FaceService
 from serving.services.matches import MatchService
 from serving.services.sessions import SessionPolicy, SessionService
+from serving.services.sightings import PackInfo
 from storage.database import open_database
 from storage.photos import PhotoStore
 

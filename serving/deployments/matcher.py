@@ -27,6 +27,7 @@ from models.packs import Calibration
 from pipeline.match import CaseGallery
 from serving.deployments.messages import Candidate
 from serving.errors import NotReadyError
+from serving.services.sightings import rank_candidates
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,6 @@ class Matcher:
         self.calibration = Calibration(
             points=tuple(config.calibration), source="pack", operating_far=config.operating_far
         )
-        self.threshold = self.calibration.threshold()
         self.synced = asyncio.Event()
         self.replica = serve.get_replica_context().replica_id.unique_id
         self._dsn = (
@@ -71,20 +71,7 @@ class Matcher:
         """Per face embedding (F, D): the ``k`` most similar open cases."""
         if not self.synced.is_set():
             raise NotReadyError("the case gallery is still loading")
-        found = self.gallery.search(np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1), k)
-        return [
-            [
-                Candidate(
-                    case_id=case,
-                    similarity=similarity,
-                    false_accept_rate=float(self.calibration.false_accept_rate(np.array([similarity]))[0]),
-                    above_threshold=similarity >= self.threshold,
-                    reference_face_id=face,
-                )
-                for case, similarity, face in hits
-            ]
-            for hits in found
-        ]
+        return rank_candidates(self.gallery, self.calibration, vectors, k)
 
     async def ready(self) -> bool:
         return self.synced.is_set()

@@ -9,31 +9,28 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-import sqlalchemy as sa
 from numpy.typing import NDArray
-from sqlalchemy.orm import Session
 
 from pipeline import errors as image_errors
 from pipeline.types import Face
 from serving.auth.policy import Action, authorize_case
 from serving.deployments.messages import Candidate, LocatedPhoto, PhotoError
 from serving.errors import EnrolmentError
-from serving.services.notify import Event, Notifier, case_workers
+from serving.services.sightings import (
+    PackInfo,
+    PhotoRecord,
+    Sighting,
+    add_image,
+    new_faces,
+    record_sighting,
+)
 from storage.audit import AuditLog
 from storage.database import Database
 from storage.errors import ConflictError, InvalidTransitionError
 from storage.photos import PhotoStore
 from storage.repositories.cases import CaseRepository
-from storage.repositories.faces import FaceRepository, ImageRepository, NewFace
-from storage.repositories.matches import MatchRepository
-from storage.tables import CaseStatus, Image, ImageSource, Match, NotificationKind, ProcessingStatus, User
-from storage.tables import Face as FaceRow
-
-
-@dataclass(frozen=True)
-class PackInfo:
-    name: str
-    threshold: float
+from storage.repositories.faces import FaceRepository
+from storage.tables import CaseStatus, ImageSource, User
 
 
 @dataclass(frozen=True)
@@ -50,20 +47,6 @@ class Analysis:
 
     located: LocatedPhoto
     vectors: NDArray[np.float32]
-
-
-@dataclass(frozen=True)
-class StoredFace:
-    face_id: uuid.UUID
-    face: Face
-    matches: list[Match]
-
-
-@dataclass(frozen=True)
-class Sighting:
-    image_id: uuid.UUID
-    created: bool
-    faces: list[StoredFace]
 
 
 @dataclass(frozen=True)
@@ -113,16 +96,8 @@ class FaceService:
         """Store the photo and its faces, and a pending match for every candidate above threshold."""
         analysis, candidates = await self.search(photo, k=k)
         digest, uri = await asyncio.to_thread(self.photos.put, photo, suffix=suffix)
-        return await asyncio.to_thread(
-            self._store_sighting,
-            analysis,
-            candidates,
-            digest=digest,
-            uri=uri,
-            size=len(photo),
-            user=user,
-            taken_at=taken_at,
-        )
+        record = _photo_record(analysis, digest, uri, len(photo), user, ImageSource.UPLOAD, taken_at)
+        return await asyncio.to_thread(self._store_sighting, analysis, candidates, record, user)
 
     async def enrol(self, case_id: uuid.UUID, photo: bytes, *, suffix: str, user: User) -> Enrolment:
         """Add a reference photo to a case: exactly one usable face, or EnrolmentError saying why."""
@@ -158,60 +133,26 @@ class FaceService:
         raise EnrolmentError("too_blurred", "the face is too blurred to recognise; use a sharper photo")
 
     def _store_sighting(
-        self,
-        analysis: Analysis,
-        candidates: list[list[Candidate]],
-        *,
-        digest: str,
-        uri: str,
-        size: int,
-        user: User,
-        taken_at: datetime | None,
+        self, analysis: Analysis, candidates: list[list[Candidate]], record: PhotoRecord, user: User
     ) -> Sighting:
         with self.db.transaction() as session:
-            image, created = _add_image(
-                session, analysis, digest, uri, size, user, ImageSource.UPLOAD, taken_at=taken_at
-            )
-            if not created:
-                return Sighting(image.id, False, _stored_faces(session, image.id))
-            rows = FaceRepository(session).add(image_id=image.id, pack=self.pack.name, faces=_new_faces(analysis))
-            matches = MatchRepository(session)
-            stored = []
-            for row, face, hits in zip(rows, analysis.located.faces.faces, candidates, strict=True):
-                made = [
-                    matches.record(
-                        case_id=hit.case_id,
-                        face_id=row.id,
-                        reference_face_id=hit.reference_face_id,
-                        similarity=hit.similarity,
-                        false_accept_rate=hit.false_accept_rate,
-                        pack=self.pack.name,
-                        threshold=self.pack.threshold,
-                    )
-                    for hit in hits
-                    if hit.above_threshold
-                ]
-                for match, created in made:
-                    if created:
-                        _announce(session, match)
-                stored.append(StoredFace(row.id, face, [match for match, _ in made]))
-            AuditLog(session).append(
+            return record_sighting(
+                session,
+                photo=record,
+                faces=analysis.located.faces.faces,
+                vectors=analysis.vectors,
+                candidates=candidates,
+                pack=self.pack,
                 actor=f"user:{user.id}",
-                action="sighting.record",
-                target_type="image",
-                target_id=image.id,
-                details={"faces": len(rows), "matches": sum(len(s.matches) for s in stored)},
             )
-            return Sighting(image.id, True, stored)
 
     def _store_reference(
         self, analysis: Analysis, index: int, *, case_id: uuid.UUID, digest: str, uri: str, size: int, user: User
     ) -> Enrolment:
         face = analysis.located.faces.faces[index]
         with self.db.transaction() as session:
-            image, _ = _add_image(
-                session, analysis, digest, uri, size, user, ImageSource.CASE_REFERENCE, case_id=case_id
-            )
+            record = _photo_record(analysis, digest, uri, size, user, ImageSource.CASE_REFERENCE)
+            image, _ = add_image(session, record, case_id=case_id)
             if image.case_id != case_id:
                 # Erasing the case that owns a photo removes it: it cannot be shared with another.
                 raise ConflictError("this photo is already stored, as a sighting or for another case")
@@ -219,7 +160,10 @@ class FaceService:
             if existing:
                 return Enrolment(case_id, image.id, existing[0].id, face, False)
             [row] = FaceRepository(session).add(
-                image_id=image.id, pack=self.pack.name, faces=_new_faces(analysis)[index : index + 1], case_id=case_id
+                image_id=image.id,
+                pack=self.pack.name,
+                faces=new_faces(analysis.located.faces.faces, analysis.vectors)[index : index + 1],
+                case_id=case_id,
             )
             AuditLog(session).append(
                 actor=f"user:{user.id}",
@@ -231,74 +175,24 @@ class FaceService:
             return Enrolment(case_id, image.id, row.id, face, True)
 
 
-def _announce(session: Session, match: Match) -> None:
-    """A new candidate match: tell the people who work the case."""
-    case = CaseRepository(session).get(case_id=match.case_id)
-    event = Event(
-        NotificationKind.MATCH_FOUND,
-        f"Possible match for case {case.number}",
-        f"A sighting resembles the case (similarity {match.similarity:.2f}, "
-        f"false-accept rate {match.false_accept_rate:.0e}). It waits for review.",
-        case_id=case.id,
-        match_id=match.id,
-    )
-    Notifier(session).send(event, case_workers(session, case))
-
-
-def _add_image(
-    session: Session,
+def _photo_record(
     analysis: Analysis,
     digest: str,
     uri: str,
     size: int,
     user: User,
     source: ImageSource,
-    **details: Any,
-) -> tuple[Image, bool]:
+    taken_at: datetime | None = None,
+) -> PhotoRecord:
     photo = analysis.located.faces
-    return ImageRepository(session).add(
-        content_sha256=digest,
-        storage_uri=uri,
-        byte_size=size,
-        source=source,
-        status=ProcessingStatus.DONE,
+    return PhotoRecord(
+        digest=digest,
+        uri=uri,
+        size=size,
         width=photo.width,
         height=photo.height,
-        format=analysis.located.format[:16],
+        format=analysis.located.format,
+        source=source,
         uploaded_by_id=user.id,
-        **details,
+        taken_at=taken_at,
     )
-
-
-def _new_faces(analysis: Analysis) -> list[NewFace]:
-    return [
-        NewFace(
-            box=face.box.tolist(),
-            landmarks=face.landmarks.reshape(-1).tolist(),
-            detection_score=face.score,
-            quality=face.quality,
-            embedding=vector,
-        )
-        for face, vector in zip(analysis.located.faces.faces, analysis.vectors, strict=True)
-    ]
-
-
-def _stored_faces(session: Session, image_id: uuid.UUID) -> list[StoredFace]:
-    """The faces and matches stored when the same photo was sent before."""
-    query = (
-        sa.select(FaceRow).where(FaceRow.image_id == image_id, FaceRow.case_id.is_(None)).order_by(FaceRow.created_at)
-    )
-    stored = []
-    for row in session.scalars(query):
-        face = Face(
-            box=np.asarray(row.box, np.float32),
-            landmarks=np.asarray(row.landmarks, np.float32).reshape(5, 2),
-            score=row.detection_score,
-            quality=row.quality,
-            sharpness=0.0,
-        )
-        matches = list(
-            session.scalars(sa.select(Match).where(Match.face_id == row.id).order_by(Match.similarity.desc()))
-        )
-        stored.append(StoredFace(row.id, face, matches))
-    return stored

@@ -6,8 +6,8 @@ import uuid
 from typing import Any
 
 from serving.auth.policy import Action, authorize
-from serving.services.faces import PackInfo
 from serving.services.notify import Event, Notifier, case_followers, case_workers
+from serving.services.sightings import PackInfo
 from storage.audit import AuditLog
 from storage.database import Database
 from storage.repositories.cases import CaseRepository

@@ -22,7 +22,7 @@ from serving.api.schemas.faces import (
     SightingResponse,
 )
 from serving.auth.policy import Action
-from serving.services.faces import Sighting
+from serving.services.sightings import Sighting
 from storage.tables import User
 
 router = APIRouter(tags=["faces"])

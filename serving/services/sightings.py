@@ -1,0 +1,191 @@
+"""Recording a sighting photo: once per content, its faces, and a pending match per case above threshold.
+
+Shared by the API (one photo) and archive scans (many): the same rules, the same notifications.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import sqlalchemy as sa
+from numpy.typing import NDArray
+from sqlalchemy.orm import Session
+
+from models.packs import Calibration
+from pipeline.match import CaseGallery
+from pipeline.types import Face
+from serving.deployments.messages import Candidate
+from serving.services.notify import Event, Notifier, case_workers
+from storage.audit import AuditLog
+from storage.repositories.cases import CaseRepository
+from storage.repositories.faces import FaceRepository, ImageRepository, NewFace
+from storage.repositories.matches import MatchRepository
+from storage.tables import Face as FaceRow
+from storage.tables import Image, ImageSource, Match, NotificationKind, ProcessingStatus
+
+
+@dataclass(frozen=True)
+class PackInfo:
+    name: str
+    threshold: float
+
+
+@dataclass(frozen=True)
+class PhotoRecord:
+    """What is stored about the photo itself."""
+
+    digest: str
+    uri: str
+    size: int
+    width: int
+    height: int
+    format: str
+    source: ImageSource
+    uploaded_by_id: uuid.UUID | None
+    taken_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StoredFace:
+    face_id: uuid.UUID
+    face: Face
+    matches: list[Match]
+
+
+@dataclass(frozen=True)
+class Sighting:
+    image_id: uuid.UUID
+    created: bool
+    faces: list[StoredFace]
+
+
+def rank_candidates(
+    gallery: CaseGallery, calibration: Calibration, vectors: NDArray[np.float32], k: int
+) -> list[list[Candidate]]:
+    """Per face embedding: the ``k`` closest open cases with their calibrated meaning."""
+    threshold = calibration.threshold()
+    found = gallery.search(np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1), k)
+    return [
+        [
+            Candidate(
+                case_id=case,
+                similarity=similarity,
+                false_accept_rate=float(calibration.false_accept_rate(np.array([similarity]))[0]),
+                above_threshold=similarity >= threshold,
+                reference_face_id=face,
+            )
+            for case, similarity, face in hits
+        ]
+        for hits in found
+    ]
+
+
+def record_sighting(
+    session: Session,
+    *,
+    photo: PhotoRecord,
+    faces: Sequence[Face],
+    vectors: NDArray[np.float32],
+    candidates: Sequence[Sequence[Candidate]],
+    pack: PackInfo,
+    actor: str,
+) -> Sighting:
+    """Store the photo, its faces and new matches; a photo stored before is returned as it was."""
+    image, created = add_image(session, photo)
+    if not created:
+        return Sighting(image.id, False, stored_faces(session, image.id))
+    rows = FaceRepository(session).add(image_id=image.id, pack=pack.name, faces=new_faces(faces, vectors))
+    matches = MatchRepository(session)
+    stored = []
+    for row, face, hits in zip(rows, faces, candidates, strict=True):
+        made = [
+            matches.record(
+                case_id=hit.case_id,
+                face_id=row.id,
+                reference_face_id=hit.reference_face_id,
+                similarity=hit.similarity,
+                false_accept_rate=hit.false_accept_rate,
+                pack=pack.name,
+                threshold=pack.threshold,
+            )
+            for hit in hits
+            if hit.above_threshold
+        ]
+        for match, fresh in made:
+            if fresh:
+                announce(session, match)
+        stored.append(StoredFace(row.id, face, [match for match, _ in made]))
+    AuditLog(session).append(
+        actor=actor,
+        action="sighting.record",
+        target_type="image",
+        target_id=image.id,
+        details={"faces": len(rows), "matches": sum(len(s.matches) for s in stored), "source": photo.source.value},
+    )
+    return Sighting(image.id, True, stored)
+
+
+def add_image(session: Session, photo: PhotoRecord, **details: object) -> tuple[Image, bool]:
+    return ImageRepository(session).add(
+        content_sha256=photo.digest,
+        storage_uri=photo.uri,
+        byte_size=photo.size,
+        source=photo.source,
+        status=ProcessingStatus.DONE,
+        width=photo.width,
+        height=photo.height,
+        format=photo.format[:16],
+        uploaded_by_id=photo.uploaded_by_id,
+        taken_at=photo.taken_at,
+        **details,
+    )
+
+
+def new_faces(faces: Sequence[Face], vectors: NDArray[np.float32]) -> list[NewFace]:
+    return [
+        NewFace(
+            box=face.box.tolist(),
+            landmarks=face.landmarks.reshape(-1).tolist(),
+            detection_score=face.score,
+            quality=face.quality,
+            embedding=vector,
+        )
+        for face, vector in zip(faces, vectors, strict=True)
+    ]
+
+
+def announce(session: Session, match: Match) -> None:
+    """A new candidate match: tell the people who work the case."""
+    case = CaseRepository(session).get(case_id=match.case_id)
+    event = Event(
+        NotificationKind.MATCH_FOUND,
+        f"Possible match for case {case.number}",
+        f"A sighting resembles the case (similarity {match.similarity:.2f}, "
+        f"false-accept rate {match.false_accept_rate:.0e}). It waits for review.",
+        case_id=case.id,
+        match_id=match.id,
+    )
+    Notifier(session).send(event, case_workers(session, case))
+
+
+def stored_faces(session: Session, image_id: uuid.UUID) -> list[StoredFace]:
+    """The faces and matches stored when the same photo was recorded before."""
+    query = (
+        sa.select(FaceRow).where(FaceRow.image_id == image_id, FaceRow.case_id.is_(None)).order_by(FaceRow.created_at)
+    )
+    stored = []
+    for row in session.scalars(query):
+        face = Face(
+            box=np.asarray(row.box, np.float32),
+            landmarks=np.asarray(row.landmarks, np.float32).reshape(5, 2),
+            score=row.detection_score,
+            quality=row.quality,
+            sharpness=0.0,
+        )
+        query_matches = sa.select(Match).where(Match.face_id == row.id).order_by(Match.similarity.desc())
+        stored.append(StoredFace(row.id, face, list(session.scalars(query_matches))))
+    return stored
