@@ -57,6 +57,45 @@ class JobQueue:
         self.session.flush()
         return job
 
+    def start(
+        self,
+        *,
+        kind: str,
+        worker: str,
+        lease: timedelta,
+        payload: dict[str, Any] | None = None,
+        priority: JobPriority = JobPriority.NORMAL,
+        max_attempts: int = 3,
+        created_by_id: uuid.UUID | None = None,
+    ) -> Job:
+        """A new job that ``worker`` runs itself, now (a command-line scan): it is never queued first."""
+        job = self.enqueue(
+            kind=kind, payload=payload, priority=priority, max_attempts=max_attempts, created_by_id=created_by_id
+        )
+        taken = self.take(job_id=job.id, worker=worker, lease=lease)
+        assert taken is not None  # nobody else sees the job before this transaction commits
+        return taken
+
+    def take(self, *, job_id: uuid.UUID, worker: str, lease: timedelta) -> Job | None:
+        """Claim this job if it is queued or its worker's lease has lapsed; None when someone holds it."""
+        takeable = sa.or_(
+            Job.status == JobStatus.QUEUED,
+            sa.and_(Job.status == JobStatus.RUNNING, Job.lease_expires_at < sa.func.now()),
+        )
+        statement = (
+            sa.update(Job)
+            .where(Job.id == job_id, takeable)
+            .values(
+                status=JobStatus.RUNNING,
+                lease_owner=worker,
+                lease_expires_at=sa.func.now() + lease,
+                attempts=Job.attempts + 1,
+                started_at=sa.func.coalesce(Job.started_at, sa.func.now()),
+            )
+            .returning(Job)
+        )
+        return self.session.scalars(statement, execution_options={"populate_existing": True}).one_or_none()
+
     def claim(self, *, worker: str, lease: timedelta, kinds: Sequence[str] | None = None) -> Job | None:
         """Take the most urgent due job (high before low, older first), or None when none is due."""
         self.release_expired()

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from storage.errors import InvalidArgumentError
 from storage.repositories.common import get_or_raise
-from storage.tables import Face, Image, ImageSource, ProcessingStatus
+from storage.tables import Case, CaseStatus, Face, Image, ImageSource, ProcessingStatus
 
 PACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 INDEX_PREFIX = "ix_faces_hnsw_"
@@ -87,9 +87,10 @@ class ImageRepository:
             **details,
         )
         statement = insert(Image).values(**values).on_conflict_do_nothing(index_elements=["content_sha256"])
-        created = self.session.execute(statement.returning(Image.id)).scalar_one_or_none() is not None
-        image = self.session.scalars(sa.select(Image).where(Image.content_sha256 == content_sha256)).one()
-        return image, created
+        image = self.session.scalars(statement.returning(Image)).one_or_none()
+        if image is not None:
+            return image, True
+        return self.session.scalars(sa.select(Image).where(Image.content_sha256 == content_sha256)).one(), False
 
     def get(self, *, image_id: uuid.UUID) -> Image:
         return get_or_raise(self.session, Image, image_id)
@@ -137,6 +138,24 @@ class FaceRepository:
         query = sa.select(Face).where(Face.case_id == case_id).order_by(Face.created_at)
         return list(self.session.scalars(query.where(Face.pack == pack) if pack else query))
 
+    def open_case_faces(self, *, pack: str) -> list[tuple[uuid.UUID, uuid.UUID, NDArray[np.float32]]]:
+        """(face, case, embedding) of every reference face of an open case: a matching gallery."""
+        query = (
+            sa.select(Face.id, Face.case_id, Face.embedding)
+            .join(Case, Case.id == Face.case_id)
+            .where(Face.pack == pack, Case.status == CaseStatus.OPEN)
+        )
+        return [(row.id, row.case_id, np.asarray(row.embedding, np.float32)) for row in self.session.execute(query)]
+
+    def gallery_version(self, *, pack: str) -> tuple[Any, ...]:
+        """Changes whenever a reference face or an open case of ``pack`` is added, changed or removed."""
+        query = (
+            sa.select(sa.func.count(), sa.func.max(Face.created_at), sa.func.max(Case.updated_at))
+            .join(Case, Case.id == Face.case_id)
+            .where(Face.pack == pack, Case.status == CaseStatus.OPEN)
+        )
+        return tuple(self.session.execute(query).one())
+
     def search(
         self,
         *,
@@ -173,11 +192,17 @@ class FaceRepository:
         return sorted(hits, key=lambda hit: -hit.similarity)
 
     def ensure_pack_index(self, *, pack: str, dimension: int) -> str:
-        """Create the pack's HNSW index if it does not exist yet; returns its name."""
+        """Create the pack's HNSW index if it does not exist yet; returns its name.
+
+        Once per database and pack in each process: after that the index is known to exist.
+        """
         literal = _pack_literal(pack)
         if not 1 <= dimension <= 2000:
             raise InvalidArgumentError(f"embeddings of {dimension} dimensions cannot be indexed")
         name = index_name(pack)
+        known = (self.session.get_bind().engine.url.render_as_string(hide_password=True), name, dimension)
+        if known in _INDEXED:
+            return name
         self.session.execute(
             sa.text(
                 f"CREATE INDEX IF NOT EXISTS {name} ON faces USING hnsw "
@@ -185,10 +210,25 @@ class FaceRepository:
                 f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION}) WHERE pack = {literal}"
             )
         )
+        self.session.info.setdefault(_CREATED, []).append(known)  # remembered once committed
         return name
 
     def _set_local(self, name: str, value: str) -> None:
         self.session.execute(sa.select(sa.func.set_config(name, value, True)))
+
+
+_INDEXED: set[tuple[str, str, int]] = set()
+_CREATED = "sura_created_indexes"
+
+
+@sa.event.listens_for(Session, "after_commit")
+def _remember_indexes(session: Session) -> None:
+    _INDEXED.update(session.info.pop(_CREATED, ()))
+
+
+@sa.event.listens_for(Session, "after_rollback")
+def _forget_indexes(session: Session) -> None:
+    session.info.pop(_CREATED, None)
 
 
 def index_name(pack: str) -> str:

@@ -55,6 +55,8 @@ class Image(Keyed, Base):
     format: Mapped[str | None] = mapped_column(sa.String(16))
     taken_at: Mapped[datetime | None]
     source: Mapped[ImageSource] = mapped_column(enum_type(ImageSource, "image_source"), index=True)
+    source_label: Mapped[str | None] = mapped_column(sa.String(200))  # e.g. "Shelter intake, March"
+    source_key: Mapped[str | None] = mapped_column(sa.Text)  # the file within its archive or folder
     case_id: Mapped[uuid.UUID | None] = owner_key("cases", nullable=True)  # reference photos only
     external_record_id: Mapped[uuid.UUID | None] = owner_key("external_records", nullable=True, ondelete="SET NULL")
     uploaded_by_id: Mapped[uuid.UUID | None] = owner_key("users", nullable=True, ondelete="SET NULL")
