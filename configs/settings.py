@@ -129,6 +129,36 @@ class PhotoSettings(BaseModel):
     max_upload_bytes: int = Field(default=25 * 2**20, ge=1024)
 
 
+class ScanSettings(BaseModel):
+    """Archive scans (Ray Data): batch sizes and actors per stage, and which sources the API may scan.
+
+    The model actors take ``num_cpus`` each, and ``num_gpus`` each when set; left unset, they
+    take half a GPU when the models run on CUDA, so the locate and embed actors share a card.
+    """
+
+    read_batch: int = Field(default=16, ge=1, description="Files read and hashed per task.")
+    read_actors: int = Field(default=1, ge=1)
+    locate_batch: int = Field(default=8, ge=1, description="Photos decoded and searched for faces per call.")
+    locate_actors: int = Field(default=1, ge=1)
+    embed_batch: int = Field(default=16, ge=1, description="Photos whose faces are embedded per call.")
+    embed_actors: int = Field(default=1, ge=1)
+    write_batch: int = Field(default=32, ge=1, description="Photos stored per database transaction.")
+    num_cpus: float = Field(default=0.75, ge=0)
+    num_gpus: float | None = Field(default=None, ge=0)
+    matches_per_face: int = Field(default=10, ge=1, le=100)
+    lease_s: float = Field(default=60.0, gt=0, description="How long a silent scan driver keeps its job.")
+    object_store_mb: int | None = Field(default=None, ge=64, description="For a local Ray started by `sura scan`.")
+    failures_listed: int = Field(default=1000, ge=0, description="Unreadable files named in the job row.")
+    allowed_sources: list[str] = Field(
+        default_factory=list, description="Folders and URI prefixes the API may scan; none by default."
+    )
+
+    def gpus_per_actor(self, device: str) -> float:
+        if self.num_gpus is not None:
+            return self.num_gpus
+        return 0.5 if device == "cuda" else 0.0
+
+
 class ServeSettings(BaseModel):
     """Where ``sura serve`` listens."""
 
@@ -149,6 +179,7 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     photos: PhotoSettings = Field(default_factory=PhotoSettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
+    scan: ScanSettings = Field(default_factory=ScanSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
 

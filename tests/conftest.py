@@ -12,13 +12,14 @@ from pipeline.decode import read_image_file
 from pipeline.engine import EngineOptions, FaceEngine
 from tests.helpers import ALL_PACKS, SHARED
 
-pytest_plugins = ["tests.postgres"]
+pytest_plugins = ["tests.postgres", "tests.ray_cluster"]
 
 # Tests are marked by the folder they live in.
 FOLDER_MARKERS = {
     "storage": ("postgres",),
     "serving/api": ("ray", "postgres", "slow"),
     "serving/deployments": ("ray", "postgres", "slow"),
+    "jobs": ("ray", "postgres", "slow"),
 }
 
 

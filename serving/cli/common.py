@@ -38,7 +38,7 @@ def engine_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def load(pack_name: str | None, backend: str | None, device: str | None) -> LoadedEngine:
     """Resolve the pack and load its networks, turning model errors into CLI errors."""
-    settings = _with_overrides(get_settings(), pack_name, backend, device)
+    settings = with_overrides(get_settings(), pack_name, backend, device)
     started = time.perf_counter()
     try:
         pack = resolve_pack(settings.models.pack, settings.models.sources())
@@ -48,6 +48,6 @@ def load(pack_name: str | None, backend: str | None, device: str | None) -> Load
     return LoadedEngine(pack=pack, engine=engine, load_seconds=time.perf_counter() - started)
 
 
-def _with_overrides(settings: Settings, pack: str | None, backend: str | None, device: str | None) -> Settings:
+def with_overrides(settings: Settings, pack: str | None, backend: str | None, device: str | None) -> Settings:
     changes = {k: v for k, v in {"pack": pack, "backend": backend, "device": device}.items() if v}
     return settings.model_copy(update={"models": settings.models.model_copy(update=changes)})

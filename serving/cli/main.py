@@ -11,6 +11,7 @@ from models.registry import pack_names
 from serving.cli.database import audit, migrate
 from serving.cli.evaluate import evaluate
 from serving.cli.faces import faces
+from serving.cli.scan import scan_command
 from serving.cli.serve import serve_command
 from serving.cli.users import user
 
@@ -37,4 +38,5 @@ cli.add_command(evaluate)
 cli.add_command(migrate)
 cli.add_command(audit)
 cli.add_command(serve_command)
+cli.add_command(scan_command)
 cli.add_command(user)

@@ -34,7 +34,9 @@ def serve_command(host: str | None, port: int | None, pack_name: str | None) -> 
 
         from serving.app import AppArgs, build_app
 
-        ray.init(include_dashboard=False, configure_logging=False)
+        # Two logical CPUs more than the cores: room for an archive scan's actors beside the
+        # deployments (the scheduler counts shares; the operating system shares the cores).
+        ray.init(num_cpus=(os.cpu_count() or 1) + 2, include_dashboard=False, configure_logging=False)
         try:
             serve.start(http_options={"host": host, "port": port}, logging_config={"enable_access_log": False})
             click.echo(f"starting SuraSmart with pack {models.pack} (models load on first start) …")

@@ -1,6 +1,8 @@
 """Recording a sighting photo: once per content, its faces, and a pending match per case above threshold.
 
 Shared by the API (one photo) and archive scans (many): the same rules, the same notifications.
+The other direction is the retro search: a case's new reference face is searched against every
+sighting face stored before (pgvector), as a queued job.
 """
 
 from __future__ import annotations
@@ -21,11 +23,15 @@ from pipeline.types import Face
 from serving.deployments.messages import Candidate
 from serving.services.notify import Event, Notifier, case_workers
 from storage.audit import AuditLog
+from storage.jobs import JobQueue
 from storage.repositories.cases import CaseRepository
 from storage.repositories.faces import FaceRepository, ImageRepository, NewFace
 from storage.repositories.matches import MatchRepository
+from storage.tables import Case, CaseStatus, Image, ImageSource, JobPriority, Match, NotificationKind, ProcessingStatus
 from storage.tables import Face as FaceRow
-from storage.tables import Image, ImageSource, Match, NotificationKind, ProcessingStatus
+
+RETRO_JOB = "retro.search"
+RETRO_LIMIT = 1000  # sighting faces looked at per reference face, nearest first
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,8 @@ class PhotoRecord:
     source: ImageSource
     uploaded_by_id: uuid.UUID | None
     taken_at: datetime | None = None
+    source_label: str | None = None  # scans: what the archive is, in the investigator's words
+    source_key: str | None = None  # scans: the file within the archive or folder
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,8 @@ def rank_candidates(
     gallery: CaseGallery, calibration: Calibration, vectors: NDArray[np.float32], k: int
 ) -> list[list[Candidate]]:
     """Per face embedding: the ``k`` closest open cases with their calibrated meaning."""
+    if len(vectors) == 0:
+        return []
     threshold = calibration.threshold()
     found = gallery.search(np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1), k)
     return [
@@ -93,8 +103,12 @@ def record_sighting(
     candidates: Sequence[Sequence[Candidate]],
     pack: PackInfo,
     actor: str,
+    audit: bool = True,
 ) -> Sighting:
-    """Store the photo, its faces and new matches; a photo stored before is returned as it was."""
+    """Store the photo, its faces and new matches; a photo stored before is returned as it was.
+
+    ``audit=False`` leaves the audit entry to the caller (a scan writes one per batch).
+    """
     image, created = add_image(session, photo)
     if not created:
         return Sighting(image.id, False, stored_faces(session, image.id))
@@ -119,6 +133,8 @@ def record_sighting(
             if fresh:
                 announce(session, match)
         stored.append(StoredFace(row.id, face, [match for match, _ in made]))
+    if not audit:
+        return Sighting(image.id, True, stored)
     AuditLog(session).append(
         actor=actor,
         action="sighting.record",
@@ -141,6 +157,8 @@ def add_image(session: Session, photo: PhotoRecord, **details: object) -> tuple[
         format=photo.format[:16],
         uploaded_by_id=photo.uploaded_by_id,
         taken_at=photo.taken_at,
+        source_label=photo.source_label,
+        source_key=photo.source_key,
         **details,
     )
 
@@ -189,3 +207,50 @@ def stored_faces(session: Session, image_id: uuid.UUID) -> list[StoredFace]:
         query_matches = sa.select(Match).where(Match.face_id == row.id).order_by(Match.similarity.desc())
         stored.append(StoredFace(row.id, face, list(session.scalars(query_matches))))
     return stored
+
+
+def queue_retro_search(session: Session, faces: Sequence[FaceRow]) -> None:
+    """Search these reference faces against all stored sightings, soon, in a job (one per face)."""
+    queue = JobQueue(session)
+    for face in faces:
+        queue.enqueue(kind=RETRO_JOB, payload={"face_id": str(face.id), "pack": face.pack}, priority=JobPriority.HIGH)
+
+
+def retro_search(session: Session, *, face_id: uuid.UUID, calibration: Calibration, pack: str) -> dict[str, object]:
+    """Record a pending match for every stored sighting face above threshold for this reference face."""
+    face = session.get(FaceRow, face_id)
+    if face is None or face.case_id is None:
+        return {"skipped": "the reference face no longer exists"}
+    if face.pack != pack:
+        return {"skipped": f"the face belongs to pack {face.pack}, this worker matches {pack}"}
+    case = session.get(Case, face.case_id)
+    if case is None or case.status is not CaseStatus.OPEN:
+        return {"skipped": "the case is no longer open"}
+    threshold = calibration.threshold()
+    hits = FaceRepository(session).search(
+        pack=pack, vector=np.asarray(face.embedding, np.float32), k=RETRO_LIMIT, sightings_only=True
+    )
+    matches = MatchRepository(session)
+    above = [hit for hit in hits if hit.similarity >= threshold]
+    fresh = 0
+    for hit in above:
+        match, created = matches.record(
+            case_id=case.id,
+            face_id=hit.face_id,
+            reference_face_id=face.id,
+            similarity=hit.similarity,
+            false_accept_rate=float(calibration.false_accept_rate(np.array([hit.similarity]))[0]),
+            pack=pack,
+            threshold=threshold,
+        )
+        if created:
+            announce(session, match)
+            fresh += 1
+    AuditLog(session).append(
+        actor="system:retro-search",
+        action="case.retro_search",
+        target_type="case",
+        target_id=case.id,
+        details={"face_id": str(face.id), "above_threshold": len(above), "new_matches": fresh},
+    )
+    return {"searched": len(hits), "above_threshold": len(above), "new_matches": fresh}
