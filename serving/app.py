@@ -13,7 +13,7 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, Field, SecretStr
 from ray.serve import Application, Deployment
 
-from configs.settings import ModelSettings, PipelineSettings, SmtpSettings, get_settings
+from configs.settings import ModelSettings, PipelineSettings, ScanSettings, SmtpSettings, get_settings
 from models.registry import resolve_pack
 from serving.api.gateway import Gateway, GatewayConfig
 from serving.deployments.detector import Detector
@@ -75,6 +75,7 @@ class AppArgs(BaseModel):
     gateway: Scaling = Field(default_factory=lambda: Scaling(num_cpus=0.25))
     workers: Scaling = Field(default_factory=lambda: Scaling(num_cpus=0.25))
     smtp: SmtpSettings | None = None
+    scan: ScanSettings | None = None
     two_person_rule: bool | None = None
     session_check_seconds: float | None = None
 
@@ -122,6 +123,12 @@ def build_app(args: AppArgs) -> Application:
                 token_secret=token_secret,
                 photos_dir=photos_dir,
                 smtp=args.smtp or settings.smtp,
+                pack=pack.name,
+                calibration=list(pack.calibration.points),
+                operating_far=pack.calibration.operating_far,
+                models=models,
+                pipeline=pipeline,
+                scan=args.scan or settings.scan,
                 poll_interval_s=settings.jobs.poll_interval_s,
                 lease_s=settings.jobs.lease_s,
                 retention_interval_s=settings.jobs.retention_interval_s,
@@ -144,6 +151,7 @@ def build_app(args: AppArgs) -> Application:
         else (args.session_check_seconds),
         two_person_rule=settings.review.two_person_rule if args.two_person_rule is None else args.two_person_rule,
         max_upload_bytes=args.max_upload_bytes or settings.photos.max_upload_bytes,
+        scan_sources=(args.scan or settings.scan).allowed_sources,
         statement_timeout_ms=settings.db.statement_timeout_ms,
     )
     return _deployment(Gateway).options(**args.gateway.options()).bind(detector, embedder, matcher, workers, config)

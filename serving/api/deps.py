@@ -34,6 +34,8 @@ class GatewayState:
     matches: MatchService
     token_secret: str
     max_upload_bytes: int
+    pack: str
+    scan_sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

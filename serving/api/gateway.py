@@ -13,7 +13,7 @@ from ray import serve
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving.api.deps import GatewayState
-from serving.api.routes import audit, auth, cases, faces, health, jobs, matches, notifications, users
+from serving.api.routes import audit, auth, cases, faces, health, jobs, matches, notifications, scans, users
 from serving.auth.users import ActiveUsers
 from serving.errors import install_error_handlers
 from serving.services.cases import CaseService
@@ -45,6 +45,7 @@ class GatewayConfig(BaseModel):
     two_person_rule: bool = True
     max_upload_bytes: int = 25 * 2**20
     statement_timeout_ms: int = 30_000
+    scan_sources: list[str] = []
 
 
 class BodyLimit:
@@ -77,7 +78,7 @@ def create_app() -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
     )
     install_error_handlers(application)
-    for module in (health, auth, users, cases, faces, matches, notifications, jobs, audit):
+    for module in (health, auth, users, cases, faces, matches, notifications, jobs, scans, audit):
         application.include_router(module.router, prefix=API_PREFIX)
     return application
 
@@ -122,6 +123,8 @@ class Gateway:
             matches=MatchService(db, pack, two_person_rule=config.two_person_rule),
             token_secret=secret,
             max_upload_bytes=config.max_upload_bytes,
+            pack=config.pack,
+            scan_sources=tuple(config.scan_sources),
         )
         logger.info("gateway ready for pack %s", config.pack)
 

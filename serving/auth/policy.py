@@ -36,6 +36,7 @@ class Action(enum.StrEnum):
     READ_NOTIFICATIONS = "read_notifications"
     READ_JOBS = "read_jobs"
     CANCEL_JOB = "cancel_job"
+    START_SCAN = "start_scan"
     READ_AUDIT = "read_audit"
 
 
@@ -62,6 +63,7 @@ ROLES: dict[Action, frozenset[Role]] = {
     Action.READ_NOTIFICATIONS: _EVERYONE,
     Action.READ_JOBS: _CASEWORK,
     Action.CANCEL_JOB: _CASEWORK,
+    Action.START_SCAN: _CASEWORK,
     Action.READ_AUDIT: frozenset({Role.ADMIN, Role.AUDITOR}),
 }
 # What a reporter needs on a case they did not open to take a case action there.

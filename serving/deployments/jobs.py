@@ -1,7 +1,8 @@
 """The JobWorker deployment: takes jobs from the durable queue and runs them, inside the Serve app.
 
-Each replica claims one job at a time under a lease it renews while the job runs; a replica
-that dies loses its lease and another runs the job again. When the queue is empty the
+Each replica runs one scan and one other job at a time, each under a lease it renews while
+the job runs; a replica that dies loses its leases and another runs the jobs again (a scan
+resumes: the photos it stored are skipped). When the queue is empty the
 replica turns due schedules (the daily retention cleanup) into jobs.
 """
 
@@ -16,9 +17,11 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 from ray import serve
 
-from configs.settings import SmtpSettings
-from serving.services.jobs import RETENTION_JOB, JobHandlers
+from configs.settings import ModelSettings, PipelineSettings, ScanSettings, SmtpSettings
+from models.packs import Calibration
+from serving.services.jobs import RETENTION_JOB, JobHandlers, Matching
 from serving.services.notify import Event, Notifier
+from serving.services.scans import SCAN_JOB, Scanner
 from storage.database import open_database
 from storage.errors import StorageError
 from storage.jobs import JobQueue
@@ -33,6 +36,12 @@ class JobWorkerConfig(BaseModel):
     token_secret: SecretStr
     photos_dir: Path
     smtp: SmtpSettings
+    pack: str
+    calibration: list[tuple[float, float]]
+    operating_far: float
+    models: ModelSettings
+    pipeline: PipelineSettings
+    scan: ScanSettings
     poll_interval_s: float = 1.0
     lease_s: float = 120.0
     retention_interval_s: int = 86_400
@@ -43,25 +52,37 @@ class JobWorker:
     async def __init__(self, config: JobWorkerConfig) -> None:  # type: ignore[misc]  # Serve awaits it
         self.config = config
         self.db = open_database(config.db_url.get_secret_value(), data_dir=Path(), migrate=False)
+        self.lease = timedelta(seconds=config.lease_s)
+        calibration = Calibration(points=tuple(config.calibration), source="pack", operating_far=config.operating_far)
+        scanner = Scanner(
+            self.db, photos_dir=config.photos_dir, models=config.models, pipeline=config.pipeline, scan=config.scan
+        )
         self.handlers = JobHandlers(
-            self.db, PhotoStore(config.photos_dir), config.smtp, config.token_secret.get_secret_value()
+            self.db,
+            PhotoStore(config.photos_dir),
+            config.smtp,
+            config.token_secret.get_secret_value(),
+            matching=Matching(config.pack, calibration),
+            scanner=scanner,
+            lease=self.lease,
         )
         self.name = f"jobs-{serve.get_replica_context().replica_id.unique_id}"
-        self.lease = timedelta(seconds=config.lease_s)
         self.done = {"succeeded": 0, "failed": 0}
         with self.db.transaction() as session:
             JobQueue(session).schedule(
                 name="retention-cleanup", kind=RETENTION_JOB, interval=timedelta(seconds=config.retention_interval_s)
             )
-        self._task = asyncio.create_task(self._run())
+        # Scans take hours; they run beside the short jobs, never in front of a notification.
+        quick = sorted(set(self.handlers.kinds) - {SCAN_JOB})
+        self._tasks = [asyncio.create_task(self._run([SCAN_JOB])), asyncio.create_task(self._run(quick))]
 
     async def status(self) -> dict[str, Any]:
-        return {"worker": self.name, "running": not self._task.done(), **self.done}
+        return {"worker": self.name, "running": not any(task.done() for task in self._tasks), **self.done}
 
-    async def _run(self) -> None:
+    async def _run(self, kinds: list[str]) -> None:
         while True:
             try:
-                job = await asyncio.to_thread(self._claim)
+                job = await asyncio.to_thread(self._claim, kinds)
                 if job is None:
                     await asyncio.to_thread(self._enqueue_due)
                     await asyncio.sleep(self.config.poll_interval_s)
@@ -90,9 +111,9 @@ class JobWorker:
             await asyncio.sleep(self.lease.total_seconds() / 3)
             await asyncio.to_thread(self._renew, job)
 
-    def _claim(self) -> Job | None:
+    def _claim(self, kinds: list[str]) -> Job | None:
         with self.db.transaction() as session:
-            return JobQueue(session).claim(worker=self.name, lease=self.lease)
+            return JobQueue(session).claim(worker=self.name, lease=self.lease, kinds=kinds)
 
     def _renew(self, job: Job) -> None:
         with self.db.transaction() as session:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from serving.auth.policy import REPORTER_FIELDS, Action, authorize, authorize_case
 from serving.errors import PermissionDeniedError
 from serving.services.notify import Event, Notifier, case_followers
+from serving.services.sightings import queue_retro_search
 from storage.audit import AuditLog
 from storage.database import Database
 from storage.erasure import ErasureReason, ErasureReport, erase_case
@@ -71,7 +72,10 @@ class CaseService:
             self._check_change(session, user, changes)
             if changes.get("consent_biometric") and not case.consent_biometric:
                 changes = {**changes, "consent_recorded_at": sa.func.now()}
+            reopened = case.status is not CaseStatus.OPEN and changes.get("status") == CaseStatus.OPEN
             case = cases.update(case_id=case_id, changes=changes)
+            if reopened:  # sightings stored while it was closed were never matched against it
+                queue_retro_search(session, FaceRepository(session).for_case(case_id=case_id))
             AuditLog(session).append(
                 actor=_actor(user),
                 action="case.update",

@@ -22,6 +22,7 @@ from serving.services.sightings import (
     Sighting,
     add_image,
     new_faces,
+    queue_retro_search,
     record_sighting,
 )
 from storage.audit import AuditLog
@@ -165,6 +166,7 @@ class FaceService:
                 faces=new_faces(analysis.located.faces.faces, analysis.vectors)[index : index + 1],
                 case_id=case_id,
             )
+            queue_retro_search(session, [row])  # sightings stored before the case had this photo
             AuditLog(session).append(
                 actor=f"user:{user.id}",
                 action="case.photo.enrol",

@@ -1,16 +1,20 @@
-"""What each kind of queued job does: deliver a notification, enforce retention."""
+"""What each kind of queued job does: deliver a notification, enforce retention, scan, retro-search."""
 
 from __future__ import annotations
 
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from configs.settings import SmtpSettings
+from models.packs import Calibration
 from serving.services.delivery import send_email, send_webhook
 from serving.services.notify import webhook_secret
+from serving.services.scans import SCAN_JOB, Scanner
+from serving.services.sightings import RETRO_JOB, retro_search
 from storage.database import Database
 from storage.erasure import ErasureReason, erase_case
 from storage.photos import PhotoStore
@@ -26,14 +30,39 @@ class UnknownJobError(Exception):
     """Raised when a job's kind has no handler here."""
 
 
+@dataclass(frozen=True)
+class Matching:
+    """The pack a worker matches with, and what its scores mean (for retro searches)."""
+
+    pack: str
+    calibration: Calibration
+
+
 class JobHandlers:
-    def __init__(self, db: Database, photos: PhotoStore, smtp: SmtpSettings, server_secret: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        photos: PhotoStore,
+        smtp: SmtpSettings,
+        server_secret: str,
+        *,
+        matching: Matching | None = None,
+        scanner: Scanner | None = None,
+        lease: timedelta = timedelta(minutes=2),
+    ) -> None:
         self.db, self.photos, self.smtp, self.server_secret = db, photos, smtp, server_secret
+        self.matching, self.scanner, self.lease = matching, scanner, lease
         self._kinds: dict[str, Callable[[dict[str, Any], Job], dict[str, Any]]] = {
             "deliver.email": self.deliver_email,
             "deliver.webhook": self.deliver_webhook,
             RETENTION_JOB: self.retention_cleanup,
+            RETRO_JOB: self.retro_search,
+            SCAN_JOB: self.scan,
         }
+
+    @property
+    def kinds(self) -> list[str]:
+        return list(self._kinds)
 
     def run(self, job: Job) -> dict[str, Any]:
         """Do the job; returns its result. Raising fails this attempt (the queue retries)."""
@@ -72,6 +101,22 @@ class JobHandlers:
             files += len(report.storage_uris)
         logger.info("retention cleanup erased %d cases and %d photo files", len(due), files)
         return {"erased_cases": len(due), "deleted_files": files}
+
+    def retro_search(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
+        if self.matching is None:
+            raise UnknownJobError("this worker has no pack to match with")
+        with self.db.transaction() as session:
+            return retro_search(
+                session,
+                face_id=uuid.UUID(payload["face_id"]),
+                calibration=self.matching.calibration,
+                pack=self.matching.pack,
+            )
+
+    def scan(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
+        if self.scanner is None:
+            raise UnknownJobError("this worker does not run scans")
+        return self.scanner.run(job, lease=self.lease)
 
     def _delivery(self, payload: dict[str, Any]) -> tuple[Notification, NotificationPreference, User]:
         with self.db.transaction() as session:

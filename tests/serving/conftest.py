@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import email
 import email.message
-import os
 import secrets
 import socket
 import tempfile
@@ -26,7 +25,7 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 from sqlalchemy.orm import sessionmaker
 
-from configs.settings import ModelSettings, PipelineSettings, SmtpSettings
+from configs.settings import ModelSettings, PipelineSettings, ScanSettings, SmtpSettings
 from serving.auth.passwords import hash_password
 from storage.database import Database
 from storage.embedded import EmbeddedPostgres
@@ -49,6 +48,7 @@ class Service:
     users: dict[Role, uuid.UUID]
     tokens: dict[Role, str]
     args: Any
+    scan_root: Path  # the one folder the API may scan
 
     def client(self, role: Role | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
@@ -71,18 +71,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def ray_serve() -> Iterator[int]:
-    """A local Ray with Serve listening on a free port."""
-    os.environ.update(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
-    ray = pytest.importorskip("ray")
+def ray_serve(ray_cluster: None) -> Iterator[int]:
+    """Serve on the session's Ray, listening on a free port."""
     from ray import serve
 
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20, configure_logging=False)
     port = _free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port}, logging_config={"enable_access_log": False})
     yield port
     serve.shutdown()
-    ray.shutdown()
 
 
 @dataclass
@@ -163,6 +159,7 @@ def service(
                     .id
                 )
         secret = secrets.token_urlsafe(48)
+        scan_root = Path(tempfile.mkdtemp(prefix="sura-scans-"))
         args = AppArgs(
             models=ModelSettings(pack=PACK),
             pipeline=PipelineSettings(detect_batch=8, embed_batch=32),
@@ -177,6 +174,9 @@ def service(
             workers=Scaling(num_cpus=0),
             smtp=SmtpSettings(host="127.0.0.1", port=inbox.port, starttls=False, sender="SuraSmart <sura@test>"),
             session_check_seconds=0.2,
+            scan=ScanSettings(
+                allowed_sources=[str(scan_root)], read_batch=8, locate_batch=4, embed_batch=8, write_batch=8
+            ),
         )
         from serving.app import build_app
 
@@ -187,7 +187,7 @@ def service(
             for role in Role:
                 reply = client.post("/auth/token", json={"email": f"{role}@example.org", "password": PASSWORD})
                 tokens[role] = reply.json()["access_token"]
-        yield Service(url=base, db=db, token_secret=secret, users=users, tokens=tokens, args=args)
+        yield Service(url=base, db=db, token_secret=secret, users=users, tokens=tokens, args=args, scan_root=scan_root)
         serve.delete("sura")
         engine.dispose()
 

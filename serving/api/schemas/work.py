@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, Field
 
@@ -84,6 +84,14 @@ class PreferenceOut(BaseModel):
 
 class WebhookTarget(BaseModel):
     url: AnyHttpUrl
+
+
+class ScanIn(Strict):
+    source: str = Field(
+        min_length=1, max_length=4000, description="A folder, archive or list file on the server, or a URI."
+    )
+    source_label: str | None = Field(default=None, max_length=200, description="What the archive is, e.g. its sender.")
+    priority: Literal["high", "normal", "low"] = "normal"
 
 
 class JobOut(BaseModel):

@@ -54,6 +54,7 @@ MATRIX: dict[tuple[str, str], set[Role] | None] = {
     ("GET", "/api/v1/jobs"): {A, S, V},
     ("GET", "/api/v1/jobs/{job_id}"): {A, S, V},
     ("POST", "/api/v1/jobs/{job_id}/cancel"): {A, S, V},
+    ("POST", "/api/v1/scans"): {A, S, V},
     ("GET", "/api/v1/audit"): {A, U},
     ("GET", "/api/v1/audit/verify"): {A, U},
 }
@@ -73,8 +74,15 @@ def _call(api: httpx.Client, method: str, path: str) -> httpx.Response:
 
 def _bad_tokens(service: Service) -> dict[str, str]:
     now = datetime.now(UTC)
-    claims = {"sub": str(service.users[A]), "sid": str(uuid.uuid4()), "role": "admin", "typ": "access",
-              "iss": "surasmart", "iat": now, "exp": now + timedelta(minutes=5)}  # fmt: skip
+    claims = {
+        "sub": str(service.users[A]),
+        "sid": str(uuid.uuid4()),
+        "role": "admin",
+        "typ": "access",
+        "iss": "surasmart",
+        "iat": now,
+        "exp": now + timedelta(minutes=5),
+    }
     return {
         "expired": jwt.encode({**claims, "exp": now - timedelta(seconds=5)}, service.token_secret, algorithm="HS256"),
         "other key": jwt.encode(claims, "a different key of forty-eight characters!!", algorithm="HS256"),

@@ -128,6 +128,14 @@ def test_from_missing_to_confirmed(service: Service, faces_dir: Path, inbox: Inb
             entries += auditor.get("/audit", params={"target_id": target, "page_size": 200}).json()["items"]
     actions = sorted(e["action"] for e in entries)
     assert actions == sorted(
-        ["case.create", *["case.photo.enrol"] * 3, "case.update", "sighting.record", "match.review", "match.review"]
+        [
+            "case.create",
+            *["case.photo.enrol"] * 3,
+            *["case.retro_search"] * 3,
+            "case.update",
+            "sighting.record",
+            "match.review",
+            "match.review",
+        ]
     ), actions
     assert "Grace" not in json.dumps(entries)
