@@ -82,19 +82,7 @@ class JobQueue:
             Job.status == JobStatus.QUEUED,
             sa.and_(Job.status == JobStatus.RUNNING, Job.lease_expires_at < sa.func.now()),
         )
-        statement = (
-            sa.update(Job)
-            .where(Job.id == job_id, takeable)
-            .values(
-                status=JobStatus.RUNNING,
-                lease_owner=worker,
-                lease_expires_at=sa.func.now() + lease,
-                attempts=Job.attempts + 1,
-                started_at=sa.func.coalesce(Job.started_at, sa.func.now()),
-            )
-            .returning(Job)
-        )
-        return self.session.scalars(statement, execution_options={"populate_existing": True}).one_or_none()
+        return self._run(sa.and_(Job.id == job_id, takeable), worker, lease)
 
     def claim(self, *, worker: str, lease: timedelta, kinds: Sequence[str] | None = None) -> Job | None:
         """Take the most urgent due job (high before low, older first), or None when none is due."""
@@ -108,19 +96,7 @@ class JobQueue:
         )
         if kinds is not None:
             candidate = candidate.where(Job.kind.in_(kinds))
-        statement = (
-            sa.update(Job)
-            .where(Job.id == candidate.scalar_subquery())
-            .values(
-                status=JobStatus.RUNNING,
-                lease_owner=worker,
-                lease_expires_at=sa.func.now() + lease,
-                attempts=Job.attempts + 1,
-                started_at=sa.func.coalesce(Job.started_at, sa.func.now()),
-            )
-            .returning(Job)
-        )
-        return self.session.scalars(statement, execution_options={"populate_existing": True}).one_or_none()
+        return self._run(Job.id == candidate.scalar_subquery(), worker, lease)
 
     def heartbeat(
         self,
@@ -252,6 +228,22 @@ class JobQueue:
             schedule.next_run_at = sa.func.now() + timedelta(seconds=schedule.interval_seconds)
         self.session.flush()
         return jobs
+
+    def _run(self, which: sa.ColumnElement[bool], worker: str, lease: timedelta) -> Job | None:
+        """Mark the job ``which`` selects as running under ``worker``'s lease; None when there is none."""
+        statement = (
+            sa.update(Job)
+            .where(which)
+            .values(
+                status=JobStatus.RUNNING,
+                lease_owner=worker,
+                lease_expires_at=sa.func.now() + lease,
+                attempts=Job.attempts + 1,
+                started_at=sa.func.coalesce(Job.started_at, sa.func.now()),
+            )
+            .returning(Job)
+        )
+        return self.session.scalars(statement, execution_options={"populate_existing": True}).one_or_none()
 
     def _held(self, job_id: uuid.UUID, worker: str) -> Job:
         job = get_or_raise(self.session, Job, job_id, lock=True)

@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import io
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 from PIL import Image as PILImage
 
 from storage.tables import Face, Image, Role
+from tests.helpers import eventually
 from tests.serving.conftest import Service
 
 PERSON, OTHERS = "deepface_id09", ("deepface_id10", "fr_alex_lacamoire")
-
-
-def _until(probe: Callable[[], Any], within: float = 240.0) -> Any:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if result := probe():
-            return result
-        time.sleep(0.5)
-    raise AssertionError("it did not happen in time")
 
 
 def _fresh_copy(photo: Path, target: Path) -> None:
@@ -52,7 +41,9 @@ def test_scan_first_then_open_the_case_and_its_matches_appear(service: Service, 
         job_id = started.json()["id"]
         again = api.post("/scans", json={"source": str(folder) + "/"})
         assert again.json()["id"] == job_id, "an unfinished scan of the same folder is not started twice"
-        job = _until(lambda: (j := api.get(f"/jobs/{job_id}").json())["status"] in ("succeeded", "failed") and j)
+        job = eventually(
+            lambda: (j := api.get(f"/jobs/{job_id}").json())["status"] in ("succeeded", "failed") and j, within=240
+        )
     assert job["status"] == "succeeded", job
     result = job["result"]
     assert result["stored"] == len(list(folder.rglob("*.jpg"))) + len(list(folder.rglob("*.png")))
@@ -62,7 +53,7 @@ def test_scan_first_then_open_the_case_and_its_matches_appear(service: Service, 
         case = api.post("/cases", json={"full_name": "Retro Search", "consent_biometric": True}).json()
         enrolled = api.post(f"/cases/{case['id']}/photos", files={"photo": (held_back.name, held_back.read_bytes())})
         assert enrolled.status_code == 201, enrolled.text
-        matches = _until(lambda: api.get("/matches", params={"case_id": case["id"]}).json()["items"], within=60)
+        matches = eventually(lambda: api.get("/matches", params={"case_id": case["id"]}).json()["items"], within=60)
     with service.db.transaction() as session:
         keys = session.scalars(
             sa.select(Image.source_key)

@@ -11,25 +11,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from storage.tables import Role
+from tests.helpers import eventually
 from tests.serving.conftest import PASSWORD, Inbox, Receiver, Service
 
 PERSON = "deepface_id08"
-
-
-def _until(probe: Callable[[], Any], within: float = 30.0) -> Any:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if result := probe():
-            return result
-        time.sleep(0.2)
-    raise AssertionError("it did not happen in time")
 
 
 def _new_user(service: Service, role: Role) -> tuple[uuid.UUID, str]:
@@ -82,12 +71,12 @@ def test_from_missing_to_confirmed(service: Service, faces_dir: Path, inbox: Inb
         matches = [m for face in sighting.json()["faces"] for m in face["matches"] if m["case_id"] == case["id"]]
         assert len(matches) == 1 and matches[0]["status"] == "pending"
         match_id = matches[0]["match_id"]
-        notes = _until(lambda: [n for n in api.get("/notifications").json()["items"] if n["match_id"] == match_id])
+        notes = eventually(lambda: [n for n in api.get("/notifications").json()["items"] if n["match_id"] == match_id])
         assert notes[0]["kind"] == "match_found" and f"case {case['number']}" in notes[0]["title"]
 
-    message = _until(lambda: [m for m in inbox.messages if m["To"] == "investigator@story.example.org"])[0]
+    message = eventually(lambda: [m for m in inbox.messages if m["To"] == "investigator@story.example.org"])[0]
     assert f"case {case['number']}" in message["Subject"] and "Grace" not in message.as_string()
-    headers, body = _until(lambda: [c for c in receiver.calls if json.loads(c[1])["match_id"] == match_id])[0]
+    headers, body = eventually(lambda: [c for c in receiver.calls if json.loads(c[1])["match_id"] == match_id])[0]
     expected = hmac.new(secret.encode(), headers["x-sura-timestamp"].encode() + b"." + body, hashlib.sha256)
     assert hmac.compare_digest(headers["x-sura-signature"], "sha256=" + expected.hexdigest())
     assert "Grace" not in body.decode()
@@ -107,7 +96,7 @@ def test_from_missing_to_confirmed(service: Service, faces_dir: Path, inbox: Inb
     assert all(r["pack"] == "shared-scrfd" and abs(r["threshold"] - 0.401) < 1e-3 for r in reviews)
 
     with service.client(Role.REPORTER) as reporter:
-        told = _until(
+        told = eventually(
             lambda: [
                 n
                 for n in reporter.get("/notifications").json()["items"]
