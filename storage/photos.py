@@ -9,10 +9,14 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
 from storage.errors import InvalidArgumentError, NotFoundError
+
+PARTIAL = ".partial-"  # a file being written; a process killed meanwhile leaves it behind
 
 
 class PhotoStore:
@@ -27,7 +31,7 @@ class PhotoStore:
         path = self._path(digest, suffix)
         if not path.exists():
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as handle:
+            with tempfile.NamedTemporaryFile(dir=path.parent, prefix=PARTIAL, delete=False) as handle:
                 handle.write(data)
             os.replace(handle.name, path)
         return digest, path.as_uri()
@@ -42,6 +46,16 @@ class PhotoStore:
     def delete(self, uri: str) -> None:
         """Remove a stored photo (erasure); a file already gone is fine."""
         self._local(uri).unlink(missing_ok=True)
+
+    def sweep_partial(self, older_than: timedelta) -> int:
+        """Remove files left half-written by a killed process; returns how many."""
+        cutoff = time.time() - older_than.total_seconds()
+        removed = 0
+        for path in self.root.glob(f"*/*/{PARTIAL}*"):
+            if path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def _path(self, digest: str, suffix: str) -> Path:
         clean = suffix.lower() if suffix in {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"} else ""

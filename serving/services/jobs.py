@@ -99,8 +99,9 @@ class JobHandlers:
             for uri in report.storage_uris:
                 self.photos.delete(uri)
             files += len(report.storage_uris)
+        partial = self.photos.sweep_partial(timedelta(hours=1))
         logger.info("retention cleanup erased %d cases and %d photo files", len(due), files)
-        return {"erased_cases": len(due), "deleted_files": files}
+        return {"erased_cases": len(due), "deleted_files": files, "partial_files_removed": partial}
 
     def retro_search(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
         if self.matching is None:
