@@ -159,6 +159,21 @@ class ScanSettings(BaseModel):
         return 0.5 if device == "cuda" else 0.0
 
 
+class ExternalSettings(BaseModel):
+    """Reading partner databases: the key that seals their credentials, and the limits of every read.
+
+    Without ``credentials_key`` (32+ characters) the key is derived from the token secret.
+    """
+
+    credentials_key: SecretStr | None = None
+    statement_timeout_ms: int = Field(default=15_000, ge=100)
+    page_size: int = Field(default=200, ge=1, le=10_000, description="Rows per remote query.")
+    max_rows_per_sync: int = Field(default=50_000, ge=1, description="A sync stops here; the next goes on.")
+    photo_max_bytes: int = Field(default=25 * 2**20, ge=1024)
+    fetch_timeout_s: float = Field(default=20.0, gt=0)
+    max_redirects: int = Field(default=3, ge=0, le=10)
+
+
 class ServeSettings(BaseModel):
     """Where ``sura serve`` listens."""
 
@@ -174,6 +189,7 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     auth: AuthSettings = Field(default_factory=AuthSettings)
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    external: ExternalSettings = Field(default_factory=ExternalSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
@@ -182,6 +198,15 @@ class Settings(BaseSettings):
     scan: ScanSettings = Field(default_factory=ScanSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
+
+    def credentials_secret(self) -> str:
+        """The secret the credentials of external sources are sealed with."""
+        if self.external.credentials_key is not None:
+            secret = self.external.credentials_key.get_secret_value()
+            if len(secret) < MIN_SECRET_LENGTH:
+                raise SettingsError(f"SURA_EXTERNAL__CREDENTIALS_KEY must have at least {MIN_SECRET_LENGTH} characters")
+            return secret
+        return self.token_secret()
 
     def token_secret(self) -> str:
         """The key that signs tokens: configured, or (development only) a random one kept in a file."""

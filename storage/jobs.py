@@ -203,9 +203,19 @@ class JobQueue:
             schedule = JobSchedule(name=name, next_run_at=first_run_at or sa.func.now())
             self.session.add(schedule)
         schedule.kind, schedule.payload, schedule.priority = kind, payload or {}, int(priority)
+        schedule.enabled = True
         schedule.interval_seconds = int(interval.total_seconds())
         self.session.flush()
         return schedule
+
+    def unschedule(self, *, name: str) -> bool:
+        """Stop a recurring job (its row stays, disabled); False when there was none."""
+        schedule = self.session.scalar(sa.select(JobSchedule).where(JobSchedule.name == name))
+        if schedule is None:
+            return False
+        schedule.enabled = False
+        self.session.flush()
+        return True
 
     def enqueue_due(self) -> list[Job]:
         """One job for every enabled schedule whose time has come; each schedule moves on."""

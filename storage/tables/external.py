@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.tables.base import Base, Keyed, enum_type, owner_key
@@ -44,6 +45,10 @@ class ExternalDatabase(Keyed, Base):
     credentials_encrypted: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     enabled: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     sync_interval_seconds: Mapped[int | None]
+    # Hosts that may be fetched although they resolve to private addresses (partners on a VPN).
+    allowed_hosts: Mapped[list[str]] = mapped_column(
+        postgresql.ARRAY(sa.String(255)), default=list, server_default="{}"
+    )
     watermark: Mapped[str | None] = mapped_column(sa.Text)
     last_sync_at: Mapped[datetime | None]
     created_by_id: Mapped[uuid.UUID | None] = owner_key("users", nullable=True, ondelete="SET NULL")
@@ -63,6 +68,7 @@ class SchemaMapping(Keyed, Base):
     field_map: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     photo_column: Mapped[str | None] = mapped_column(sa.String(200))
     photo_kind: Mapped[PhotoKind | None] = mapped_column(enum_type(PhotoKind, "photo_kind"))
+    photo_root: Mapped[str | None] = mapped_column(sa.Text)  # path photos must lie under this folder
     validated_at: Mapped[datetime | None]
 
 

@@ -1,0 +1,1 @@
+"""Partner and government databases, read-only: credentials, remote sources, photo downloads."""

@@ -1,0 +1,327 @@
+"""Reading partner databases and feeds: read-only, parameterised, time- and row-limited, every query logged.
+
+A ``RemoteSource`` lists the tables it offers, describes a table's columns (so a mapping can
+be checked when it is saved) and hands out pages of rows after a watermark, oldest change
+first. SQL sources (PostgreSQL, MySQL, SQLite through SQLAlchemy) run in read-only sessions
+with a statement timeout; identifiers are quoted by SQLAlchemy and values are bound, never
+pasted. HTTPS feeds (a JSON list, or CSV) are fetched once per sync through the SSRF guard.
+Each query is reported to ``log`` with its text, parameters, row count and duration; the
+credentials never are.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from storage.external.fetch import FetchError, FetchLimits, FetchRefusedError, fetch
+from storage.tables import SourceKind
+
+SQL_KINDS = (SourceKind.POSTGRESQL, SourceKind.MYSQL, SourceKind.SQLITE)
+_DRIVERS = {SourceKind.POSTGRESQL: "postgresql+psycopg", SourceKind.MYSQL: "mysql+pymysql", SourceKind.SQLITE: "sqlite"}
+
+
+class RemoteError(Exception):
+    """Raised when a remote source cannot be reached, read or understood; the message says why."""
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    parameters: dict[str, Any]
+    rows: int | None
+    duration_ms: float
+
+
+QueryLogger = Callable[[Query], None]
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where a source is (no secret in ``location``) and its opened credentials."""
+
+    kind: SourceKind
+    location: str
+    credentials: Mapping[str, Any]
+    allowed_hosts: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which rows a sync reads: the table or feed path, its id column and its change column."""
+
+    source: str
+    id_column: str
+    updated_column: str | None
+    columns: Sequence[str]
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """Where the last sync stopped: the change column's value and the id of the last row read."""
+
+    updated: Any
+    remote_id: Any
+
+    def dump(self) -> str:
+        return json.dumps({"updated": _tag(self.updated), "remote_id": _tag(self.remote_id)})
+
+    @classmethod
+    def load(cls, text: str | None) -> Watermark | None:
+        if not text:
+            return None
+        value = json.loads(text)
+        return cls(_untag(value["updated"]), _untag(value["remote_id"]))
+
+
+class RemoteSource(Protocol):
+    def tables(self) -> list[str]: ...
+
+    def columns(self, source: str) -> dict[str, str]: ...
+
+    def page(self, selection: Selection, after: Watermark | None, limit: int) -> list[dict[str, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+def open_source(
+    connection: Connection, *, log: QueryLogger, statement_timeout_ms: int, limits: FetchLimits
+) -> RemoteSource:
+    if connection.kind in SQL_KINDS:
+        return SqlSource(connection, log=log, statement_timeout_ms=statement_timeout_ms)
+    return FeedSource(connection, log=log, limits=limits)
+
+
+def sql_url(kind: SourceKind, location: str, password: str | None = None) -> sa.URL:
+    """The SQLAlchemy URL of a source: ``location`` may not carry a password (it is not secret)."""
+    try:
+        url = sa.make_url(location)
+    except sa.exc.ArgumentError as exc:
+        raise RemoteError(f"not a database URL: {exc}") from exc
+    if url.password is not None:
+        raise RemoteError("the location may not contain a password: give it as a credential")
+    if url.get_backend_name() != kind.value:
+        raise RemoteError(f"a {kind.value} source needs a {kind.value}:// URL")
+    url = url.set(drivername=_DRIVERS[kind])
+    if kind is SourceKind.SQLITE:
+        if not url.database:
+            raise RemoteError("an SQLite source names its file: sqlite:////path/to/file.db")
+        return url.set(database=f"file:{url.database}?mode=ro", query={"uri": "true"})
+    return url.set(password=password) if password else url
+
+
+class SqlSource:
+    """A remote SQL database, read-only."""
+
+    def __init__(self, connection: Connection, *, log: QueryLogger, statement_timeout_ms: int) -> None:
+        self.log = log
+        url = sql_url(connection.kind, connection.location, connection.credentials.get("password"))
+        timeout_s = max(1, statement_timeout_ms // 1000)
+        arguments: dict[str, Any] = {}
+        if connection.kind is SourceKind.POSTGRESQL:
+            arguments = {
+                "options": f"-c default_transaction_read_only=on -c statement_timeout={statement_timeout_ms}",
+                "connect_timeout": timeout_s,
+            }
+        elif connection.kind is SourceKind.MYSQL:
+            arguments = {"connect_timeout": timeout_s, "read_timeout": timeout_s}
+        elif connection.kind is SourceKind.SQLITE:
+            arguments = {"timeout": timeout_s}
+        self.engine = sa.create_engine(url, connect_args=arguments, poolclass=sa.pool.NullPool)
+        if connection.kind is SourceKind.MYSQL:
+            sa.event.listen(self.engine, "connect", _mysql_read_only(statement_timeout_ms))
+
+    def tables(self) -> list[str]:
+        inspector = self._inspect()
+        return sorted([*inspector.get_table_names(), *inspector.get_view_names()])
+
+    def columns(self, source: str) -> dict[str, str]:
+        schema, name = _split(source)
+        inspector = self._inspect()
+        try:
+            found = inspector.get_columns(name, schema=schema)
+        except sa.exc.NoSuchTableError as exc:
+            raise RemoteError(f"the source has no table or view named {source}") from exc
+        except sa.exc.SQLAlchemyError as exc:
+            raise RemoteError(f"cannot read the table's columns: {_reason(exc)}") from exc
+        return {column["name"]: str(column["type"]) for column in found}
+
+    def page(self, selection: Selection, after: Watermark | None, limit: int) -> list[dict[str, Any]]:
+        schema, name = _split(selection.source)
+        table = sa.table(name, *(sa.column(c) for c in selection.columns), schema=schema)
+        key = table.c[selection.id_column]
+        query = sa.select(*table.c).limit(limit)
+        if selection.updated_column:
+            changed = table.c[selection.updated_column]
+            query = query.order_by(changed, key)
+            if after is not None:
+                query = query.where(
+                    sa.or_(changed > after.updated, sa.and_(changed == after.updated, key > after.remote_id))
+                )
+        else:
+            query = query.order_by(key)
+            if after is not None:
+                query = query.where(key > after.remote_id)
+        compiled = query.compile(self.engine)
+        started = time.perf_counter()
+        try:
+            with self.engine.connect() as connection:
+                rows = [dict(row._mapping) for row in connection.execute(query)]
+        except sa.exc.SQLAlchemyError as exc:
+            self._log(str(compiled), compiled.params, None, started)
+            raise RemoteError(f"the query failed: {_reason(exc)}") from exc
+        self._log(str(compiled), compiled.params, len(rows), started)
+        return rows
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _inspect(self) -> sa.Inspector:
+        started = time.perf_counter()
+        try:
+            inspector = sa.inspect(self.engine)
+        except sa.exc.SQLAlchemyError as exc:
+            raise RemoteError(f"cannot connect: {_reason(exc)}") from exc
+        finally:
+            self._log("-- connect and read the catalogue", {}, None, started)
+        return inspector
+
+    def _log(self, text: str, parameters: Mapping[str, Any], rows: int | None, started: float) -> None:
+        safe = {key: _tag(value) for key, value in parameters.items()}
+        self.log(Query(text, safe, rows, (time.perf_counter() - started) * 1000))
+
+
+class FeedSource:
+    """An HTTPS feed: a JSON list of objects (or one under ``source``, a dotted path), or CSV."""
+
+    def __init__(self, connection: Connection, *, log: QueryLogger, limits: FetchLimits) -> None:
+        self.connection, self.log, self.limits = connection, log, limits
+        self._rows: dict[str, list[dict[str, Any]]] = {}
+
+    def tables(self) -> list[str]:
+        return [""]
+
+    def columns(self, source: str) -> dict[str, str]:
+        rows = self._load(source)
+        names: dict[str, str] = {}
+        for row in rows[:1000]:
+            for name, value in row.items():
+                names.setdefault(name, type(value).__name__)
+        return names
+
+    def page(self, selection: Selection, after: Watermark | None, limit: int) -> list[dict[str, Any]]:
+        rows = [r for r in self._load(selection.source) if r.get(selection.id_column) not in (None, "")]
+        order = selection.updated_column
+
+        def position(row: dict[str, Any]) -> tuple[Any, ...]:
+            key = _sortable(row[selection.id_column])
+            return (_sortable(row.get(order)), key) if order else (key,)
+
+        rows.sort(key=position)
+        if after is not None:
+            mark = (_sortable(after.updated), _sortable(after.remote_id)) if order else (_sortable(after.remote_id),)
+            rows = [row for row in rows if position(row) > mark]
+        return rows[:limit]
+
+    def close(self) -> None:
+        self._rows.clear()
+
+    def _load(self, source: str) -> list[dict[str, Any]]:
+        if source in self._rows:
+            return self._rows[source]
+        url = self.connection.location
+        headers = {str(k): str(v) for k, v in dict(self.connection.credentials.get("headers") or {}).items()}
+        started = time.perf_counter()
+        try:
+            body = fetch(url, allowed_hosts=self.connection.allowed_hosts, limits=self.limits, headers=headers)
+        except (FetchError, FetchRefusedError) as exc:
+            self.log(Query(f"GET {url}", {}, None, (time.perf_counter() - started) * 1000))
+            raise RemoteError(f"cannot fetch the feed: {exc}") from exc
+        rows = self._parse(body, source)
+        self.log(Query(f"GET {url}", {}, len(rows), (time.perf_counter() - started) * 1000))
+        self._rows[source] = rows
+        return rows
+
+    def _parse(self, body: bytes, source: str) -> list[dict[str, Any]]:
+        try:
+            if self.connection.kind is SourceKind.HTTPS_CSV:
+                return [dict(row) for row in csv.DictReader(io.StringIO(body.decode("utf-8-sig")))]
+            value: Any = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError, csv.Error) as exc:
+            raise RemoteError(f"the feed is not valid {self.connection.kind.value.removeprefix('https_')}") from exc
+        for part in [p for p in source.split(".") if p]:
+            if not isinstance(value, dict) or part not in value:
+                raise RemoteError(f"the feed has no {source!r}")
+            value = value[part]
+        if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
+            raise RemoteError("the feed (at the mapped path) is not a list of records")
+        return value
+
+
+def _split(source: str) -> tuple[str | None, str]:
+    schema, _, name = source.rpartition(".")
+    if not name:
+        raise RemoteError("no table named")
+    return schema or None, name
+
+
+def _reason(exc: Exception) -> str:
+    original = getattr(exc, "orig", None) or exc
+    return f"{type(original).__name__}: {str(original).splitlines()[0] if str(original) else ''}"
+
+
+def _mysql_read_only(timeout_ms: int) -> Callable[..., None]:
+    def configure(connection: Any, _record: Any) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SET SESSION TRANSACTION READ ONLY")
+            cursor.execute("SET SESSION MAX_EXECUTION_TIME = %s", (timeout_ms,))
+
+    return configure
+
+
+def _tag(value: Any) -> Any:
+    """A JSON form of a watermark or parameter value that loads back as the same type."""
+    if isinstance(value, datetime):
+        return {"datetime": value.isoformat()}
+    if isinstance(value, date):
+        return {"date": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"decimal": str(value)}
+    if isinstance(value, bytes):
+        return {"bytes": len(value)}
+    return value
+
+
+def _untag(value: Any) -> Any:
+    if isinstance(value, dict) and len(value) == 1:
+        [(kind, text)] = value.items()
+        if kind == "datetime":
+            return datetime.fromisoformat(text)
+        if kind == "date":
+            return date.fromisoformat(text)
+        if kind == "decimal":
+            return Decimal(text)
+    return value
+
+
+def _sortable(value: Any) -> tuple[int, Any]:
+    """Feed values sort numbers as numbers and everything else as text; missing values first."""
+    if value is None or value == "":
+        return (0, "")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (1, value)
+    if isinstance(value, str):
+        try:
+            return (1, float(value))
+        except ValueError:
+            return (2, value)
+    return (2, str(value))
