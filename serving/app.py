@@ -13,7 +13,14 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, Field, SecretStr
 from ray.serve import Application, Deployment
 
-from configs.settings import ModelSettings, PipelineSettings, ScanSettings, SmtpSettings, get_settings
+from configs.settings import (
+    ExternalSettings,
+    ModelSettings,
+    PipelineSettings,
+    ScanSettings,
+    SmtpSettings,
+    get_settings,
+)
 from models.registry import resolve_pack
 from serving.api.gateway import Gateway, GatewayConfig
 from serving.deployments.detector import Detector
@@ -76,6 +83,8 @@ class AppArgs(BaseModel):
     workers: Scaling = Field(default_factory=lambda: Scaling(num_cpus=0.25))
     smtp: SmtpSettings | None = None
     scan: ScanSettings | None = None
+    external: ExternalSettings | None = None
+    credentials_secret: SecretStr | None = None
     two_person_rule: bool | None = None
     session_check_seconds: float | None = None
 
@@ -114,10 +123,14 @@ def build_app(args: AppArgs) -> Application:
     )
     token_secret = args.token_secret or SecretStr(settings.token_secret())
     photos_dir = args.photos_dir or settings.photos.directory
+    credentials_secret = args.credentials_secret or SecretStr(settings.credentials_secret())
+    external = args.external or settings.external
     workers = (
         _deployment(JobWorker)
         .options(**args.workers.options())
         .bind(
+            detector,
+            embedder,
             JobWorkerConfig(
                 db_url=db_url,
                 token_secret=token_secret,
@@ -129,10 +142,12 @@ def build_app(args: AppArgs) -> Application:
                 models=models,
                 pipeline=pipeline,
                 scan=args.scan or settings.scan,
+                credentials_secret=credentials_secret,
+                external=external,
                 poll_interval_s=settings.jobs.poll_interval_s,
                 lease_s=settings.jobs.lease_s,
                 retention_interval_s=settings.jobs.retention_interval_s,
-            )
+            ),
         )
     )
     auth = settings.auth
@@ -152,6 +167,8 @@ def build_app(args: AppArgs) -> Application:
         two_person_rule=settings.review.two_person_rule if args.two_person_rule is None else args.two_person_rule,
         max_upload_bytes=args.max_upload_bytes or settings.photos.max_upload_bytes,
         scan_sources=(args.scan or settings.scan).allowed_sources,
+        credentials_secret=credentials_secret,
+        external=external,
         statement_timeout_ms=settings.db.statement_timeout_ms,
     )
     return _deployment(Gateway).options(**args.gateway.options()).bind(detector, embedder, matcher, workers, config)

@@ -15,6 +15,7 @@ from serving.auth.tokens import AccessClaims, read_access_token
 from serving.auth.users import ActiveUsers
 from serving.errors import AuthenticationError, UnsupportedMediaError, UploadTooLargeError
 from serving.services.cases import CaseService
+from serving.services.external import ExternalService
 from serving.services.faces import FaceService
 from serving.services.matches import MatchService
 from serving.services.sessions import SessionService
@@ -35,6 +36,7 @@ class GatewayState:
     token_secret: str
     max_upload_bytes: int
     pack: str
+    external: ExternalService
     scan_sources: tuple[str, ...] = ()
 
 

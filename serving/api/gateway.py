@@ -12,16 +12,31 @@ from pydantic import BaseModel, SecretStr
 from ray import serve
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from configs.settings import ExternalSettings
 from serving.api.deps import GatewayState
-from serving.api.routes import audit, auth, cases, faces, health, jobs, matches, notifications, scans, users
+from serving.api.routes import (
+    audit,
+    auth,
+    cases,
+    external,
+    faces,
+    health,
+    jobs,
+    matches,
+    notifications,
+    scans,
+    users,
+)
 from serving.auth.users import ActiveUsers
 from serving.errors import install_error_handlers
 from serving.services.cases import CaseService
+from serving.services.external import ExternalService
 from serving.services.faces import EnrolmentRules, FaceService
 from serving.services.matches import MatchService
 from serving.services.sessions import SessionPolicy, SessionService
 from serving.services.sightings import PackInfo
 from storage.database import open_database
+from storage.external.credentials import CredentialBox
 from storage.photos import PhotoStore
 
 logger = logging.getLogger(__name__)
@@ -46,6 +61,8 @@ class GatewayConfig(BaseModel):
     max_upload_bytes: int = 25 * 2**20
     statement_timeout_ms: int = 30_000
     scan_sources: list[str] = []
+    credentials_secret: SecretStr
+    external: ExternalSettings = ExternalSettings()
 
 
 class BodyLimit:
@@ -78,7 +95,7 @@ def create_app() -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
     )
     install_error_handlers(application)
-    for module in (health, auth, users, cases, faces, matches, notifications, jobs, scans, audit):
+    for module in (health, auth, users, cases, faces, matches, notifications, jobs, scans, external, audit):
         application.include_router(module.router, prefix=API_PREFIX)
     return application
 
@@ -124,6 +141,9 @@ class Gateway:
             token_secret=secret,
             max_upload_bytes=config.max_upload_bytes,
             pack=config.pack,
+            external=ExternalService(
+                db, CredentialBox.from_secret(config.credentials_secret.get_secret_value()), config.external
+            ),
             scan_sources=tuple(config.scan_sources),
         )
         logger.info("gateway ready for pack %s", config.pack)

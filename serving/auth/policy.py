@@ -37,6 +37,7 @@ class Action(enum.StrEnum):
     READ_JOBS = "read_jobs"
     CANCEL_JOB = "cancel_job"
     START_SCAN = "start_scan"
+    MANAGE_EXTERNAL = "manage_external"
     READ_AUDIT = "read_audit"
 
 
@@ -64,6 +65,7 @@ ROLES: dict[Action, frozenset[Role]] = {
     Action.READ_JOBS: _CASEWORK,
     Action.CANCEL_JOB: _CASEWORK,
     Action.START_SCAN: _CASEWORK,
+    Action.MANAGE_EXTERNAL: frozenset({Role.ADMIN}),
     Action.READ_AUDIT: frozenset({Role.ADMIN, Role.AUDITOR}),
 }
 # What a reporter needs on a case they did not open to take a case action there.

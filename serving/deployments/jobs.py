@@ -17,13 +17,17 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 from ray import serve
 
-from configs.settings import ModelSettings, PipelineSettings, ScanSettings, SmtpSettings
+from configs.settings import ExternalSettings, ModelSettings, PipelineSettings, ScanSettings, SmtpSettings
 from models.packs import Calibration
+from serving.services.analysis import ServeAnalyser
 from serving.services.jobs import RETENTION_JOB, JobHandlers, Matching
 from serving.services.notify import Event, Notifier
 from serving.services.scans import SCAN_JOB, Scanner
+from serving.services.sightings import PackInfo
+from serving.services.sync import Syncer
 from storage.database import open_database
 from storage.errors import StorageError
+from storage.external.credentials import CredentialBox
 from storage.jobs import JobQueue
 from storage.photos import PhotoStore
 from storage.tables import Job, JobStatus, NotificationKind
@@ -42,6 +46,8 @@ class JobWorkerConfig(BaseModel):
     models: ModelSettings
     pipeline: PipelineSettings
     scan: ScanSettings
+    credentials_secret: SecretStr
+    external: ExternalSettings
     poll_interval_s: float = 1.0
     lease_s: float = 120.0
     retention_interval_s: int = 86_400
@@ -49,21 +55,33 @@ class JobWorkerConfig(BaseModel):
 
 @serve.deployment(name="JobWorker", max_ongoing_requests=16)
 class JobWorker:
-    async def __init__(self, config: JobWorkerConfig) -> None:  # type: ignore[misc]  # Serve awaits it
-        self.config = config
+    async def __init__(self, detector: Any, embedder: Any, config: JobWorkerConfig) -> None:  # type: ignore[misc]
+        self.config = config  # Serve awaits this __init__; detector and embedder are deployment handles
         self.db = open_database(config.db_url.get_secret_value(), data_dir=Path(), migrate=False)
         self.lease = timedelta(seconds=config.lease_s)
         calibration = Calibration(points=tuple(config.calibration), source="pack", operating_far=config.operating_far)
         scanner = Scanner(
             self.db, photos_dir=config.photos_dir, models=config.models, pipeline=config.pipeline, scan=config.scan
         )
+        photos = PhotoStore(config.photos_dir)
+        pack = PackInfo(config.pack, calibration.threshold())
+        syncer = Syncer(
+            self.db,
+            box=CredentialBox.from_secret(config.credentials_secret.get_secret_value()),
+            settings=config.external,
+            analyser=ServeAnalyser(detector, embedder),
+            photos=photos,
+            pack=pack,
+            calibration=calibration,
+        )
         self.handlers = JobHandlers(
             self.db,
-            PhotoStore(config.photos_dir),
+            photos,
             config.smtp,
             config.token_secret.get_secret_value(),
             matching=Matching(config.pack, calibration),
             scanner=scanner,
+            syncer=syncer,
             lease=self.lease,
         )
         self.name = f"jobs-{serve.get_replica_context().replica_id.unique_id}"

@@ -15,6 +15,7 @@ from serving.services.delivery import send_email, send_webhook
 from serving.services.notify import webhook_secret
 from serving.services.scans import SCAN_JOB, Scanner
 from serving.services.sightings import RETRO_JOB, retro_search
+from serving.services.sync import SYNC_JOB, Syncer
 from storage.database import Database
 from storage.erasure import ErasureReason, erase_case
 from storage.photos import PhotoStore
@@ -48,16 +49,18 @@ class JobHandlers:
         *,
         matching: Matching | None = None,
         scanner: Scanner | None = None,
+        syncer: Syncer | None = None,
         lease: timedelta = timedelta(minutes=2),
     ) -> None:
         self.db, self.photos, self.smtp, self.server_secret = db, photos, smtp, server_secret
-        self.matching, self.scanner, self.lease = matching, scanner, lease
+        self.matching, self.scanner, self.syncer, self.lease = matching, scanner, syncer, lease
         self._kinds: dict[str, Callable[[dict[str, Any], Job], dict[str, Any]]] = {
             "deliver.email": self.deliver_email,
             "deliver.webhook": self.deliver_webhook,
             RETENTION_JOB: self.retention_cleanup,
             RETRO_JOB: self.retro_search,
             SCAN_JOB: self.scan,
+            SYNC_JOB: self.sync,
         }
 
     @property
@@ -118,6 +121,12 @@ class JobHandlers:
         if self.scanner is None:
             raise UnknownJobError("this worker does not run scans")
         return self.scanner.run(job, lease=self.lease)
+
+    def sync(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
+        """One run of an external source; a failed run (remote gone) is a result, not a retry."""
+        if self.syncer is None:
+            raise UnknownJobError("this worker does not sync external sources")
+        return self.syncer.run(uuid.UUID(payload["database_id"]), job_id=job.id, actor=f"job:{job.id}")
 
     def _delivery(self, payload: dict[str, Any]) -> tuple[Notification, NotificationPreference, User]:
         with self.db.transaction() as session:

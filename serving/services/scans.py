@@ -5,7 +5,7 @@ writes what comes out a batch at a time: one transaction stores a batch's photos
 matches *and* the job's progress, so the job row never claims more than the database holds.
 A photo is known by its content hash, so re-running a scan, resuming a killed one or scanning
 an overlapping archive stores nothing twice: photos already stored are dropped right after
-they are read. The gallery of open cases is reloaded whenever it changes between batches.
+they are read. Matching uses the open cases as they are when each batch is written.
 """
 
 from __future__ import annotations
@@ -28,14 +28,12 @@ from models.packs import ModelPack
 from models.registry import resolve_pack
 from pipeline.jobs.sources import SourceItem, list_source
 from pipeline.jobs.stages import Batch, EmbedStage, FaceBlock, LocateStage, ReadStage, StageModels
-from pipeline.match import CaseGallery
 from serving.errors import PermissionDeniedError
-from serving.services.sightings import PackInfo, PhotoRecord, rank_candidates, record_sighting
+from serving.services.sightings import LiveGallery, PackInfo, PhotoRecord, record_sighting
 from storage.audit import AuditLog
 from storage.database import Database
 from storage.errors import InvalidArgumentError, LeaseLostError
 from storage.jobs import JobQueue
-from storage.repositories.faces import FaceRepository
 from storage.tables import ImageSource, Job, JobPriority, JobStatus
 
 logger = logging.getLogger(__name__)
@@ -211,11 +209,9 @@ class _Writer:
         lease: timedelta,
     ) -> None:
         self.db, self.job, self.request, self.progress, self.scan, self.lease = db, job, request, progress, scan, lease
-        self.calibration = pack.calibration
         self.info = PackInfo(pack.name, pack.calibration.threshold())
         self.dimension = pack.embedder.embedding_size
-        self.gallery = CaseGallery()
-        self.version: tuple[Any, ...] | None = None
+        self.gallery = LiveGallery(self.info, pack.calibration)
 
     def write(self, batch: Batch) -> bool:
         """Store one batch; True when someone asked to cancel the job."""
@@ -223,7 +219,6 @@ class _Writer:
         images: list[str] = []  # those stored by this batch
         faces, matches = progress.faces, progress.matches
         with self.db.transaction() as session:
-            self._refresh_gallery(session)
             for i in range(len(batch["key"])):
                 progress.seen += 1
                 if batch["error"][i]:
@@ -254,7 +249,7 @@ class _Writer:
         count = int(batch["faces"][i])
         vectors = np.frombuffer(batch["embeddings"][i], np.float32).reshape(count, self.dimension)
         faces = FaceBlock.from_bytes(batch["block"][i], count).faces(vectors)
-        candidates = rank_candidates(self.gallery, self.calibration, vectors, self.scan.matches_per_face)
+        candidates = self.gallery.candidates(session, vectors, self.scan.matches_per_face)
         photo = PhotoRecord(
             digest=str(batch["digest"][i]),
             uri=str(batch["uri"][i]),
@@ -284,13 +279,6 @@ class _Writer:
         self.progress.stored += 1
         self.progress.faces += len(sighting.faces)
         self.progress.matches += sum(len(face.matches) for face in sighting.faces)
-
-    def _refresh_gallery(self, session: Any) -> None:
-        faces = FaceRepository(session)
-        version = faces.gallery_version(pack=self.info.name)
-        if version != self.version:
-            self.gallery.replace(faces.open_case_faces(pack=self.info.name))
-            self.version = version
 
 
 @contextmanager

@@ -55,6 +55,7 @@ class PhotoRecord:
     taken_at: datetime | None = None
     source_label: str | None = None  # scans: what the archive is, in the investigator's words
     source_key: str | None = None  # scans: the file within the archive or folder
+    external_record_id: uuid.UUID | None = None  # external sources: the record the photo came with
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,28 @@ def rank_candidates(
         ]
         for hits in found
     ]
+
+
+class LiveGallery:
+    """The reference faces of open cases of one pack, for matching outside the Serve chain.
+
+    Reloaded from the database whenever a case or reference face of the pack changed since
+    the last look (one cheap query per call), so a batch job matches against the cases as
+    they are when it writes.
+    """
+
+    def __init__(self, pack: PackInfo, calibration: Calibration) -> None:
+        self.pack, self.calibration = pack, calibration
+        self.gallery = CaseGallery()
+        self.version: tuple[object, ...] | None = None
+
+    def candidates(self, session: Session, vectors: NDArray[np.float32], k: int) -> list[list[Candidate]]:
+        faces = FaceRepository(session)
+        version = faces.gallery_version(pack=self.pack.name)
+        if version != self.version:
+            self.gallery.replace(faces.open_case_faces(pack=self.pack.name))
+            self.version = version
+        return rank_candidates(self.gallery, self.calibration, vectors, k)
 
 
 def record_sighting(
@@ -159,6 +182,7 @@ def add_image(session: Session, photo: PhotoRecord, **details: object) -> tuple[
         taken_at=photo.taken_at,
         source_label=photo.source_label,
         source_key=photo.source_key,
+        external_record_id=photo.external_record_id,
         **details,
     )
 

@@ -55,6 +55,17 @@ MATRIX: dict[tuple[str, str], set[Role] | None] = {
     ("GET", "/api/v1/jobs/{job_id}"): {A, S, V},
     ("POST", "/api/v1/jobs/{job_id}/cancel"): {A, S, V},
     ("POST", "/api/v1/scans"): {A, S, V},
+    ("POST", "/api/v1/external-databases"): {A},
+    ("GET", "/api/v1/external-databases"): {A},
+    ("GET", "/api/v1/external-databases/{database_id}"): {A},
+    ("PATCH", "/api/v1/external-databases/{database_id}"): {A},
+    ("DELETE", "/api/v1/external-databases/{database_id}"): {A},
+    ("POST", "/api/v1/external-databases/{database_id}/test"): {A},
+    ("GET", "/api/v1/external-databases/{database_id}/mapping"): {A},
+    ("PUT", "/api/v1/external-databases/{database_id}/mapping"): {A},
+    ("POST", "/api/v1/external-databases/{database_id}/sync"): {A},
+    ("GET", "/api/v1/external-databases/{database_id}/syncs"): {A},
+    ("GET", "/api/v1/external-databases/{database_id}/queries"): {A},
     ("GET", "/api/v1/audit"): {A, U},
     ("GET", "/api/v1/audit/verify"): {A, U},
 }
@@ -67,7 +78,7 @@ def _routes(service: Service) -> list[tuple[str, str]]:
 
 def _call(api: httpx.Client, method: str, path: str) -> httpx.Response:
     url = path.removeprefix("/api/v1")
-    for name in ("user_id", "case_id", "match_id", "notification_id", "job_id"):
+    for name in ("user_id", "case_id", "match_id", "notification_id", "job_id", "database_id"):
         url = url.replace("{" + name + "}", str(uuid.uuid4()))
     return api.request(method, url, json={} if method in ("POST", "PUT", "PATCH") else None)
 

@@ -1,0 +1,354 @@
+"""Syncing an external source: new and changed records since the watermark, their photos as sightings.
+
+One run reads pages of rows after the source's watermark, oldest change first. Each record is
+upserted by (source, remote id): unchanged content is skipped; new or changed content is stored,
+and its photo (a bytes column, a URL fetched through the SSRF guard, or a file under the
+mapping's folder) goes through the face pipeline and is recorded like any sighting, with
+matches and notifications. Every page commits its records and moves the watermark, so a run
+that fails (the remote went away) keeps what it imported and the next run goes on from there.
+Every remote query lands in the query log; the run's counts in its sync log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from configs.settings import ExternalSettings
+from models.packs import Calibration
+from pipeline.errors import ImageError
+from serving.services.analysis import Analyser, PhotoFaces
+from serving.services.sightings import LiveGallery, PackInfo, PhotoRecord, record_sighting
+from storage.database import Database
+from storage.external.credentials import CredentialBox, CredentialsError
+from storage.external.fetch import FetchError, FetchLimits, FetchRefusedError, fetch
+from storage.external.remote import Connection, Query, RemoteError, RemoteSource, Selection, Watermark, open_source
+from storage.photos import PhotoStore
+from storage.repositories.external import ExternalRepository
+from storage.tables import ExternalDatabase, ImageSource, PhotoKind, SchemaMapping, SyncLog, SyncStatus
+
+logger = logging.getLogger(__name__)
+
+SYNC_JOB = "external.sync"
+MATCHES_PER_FACE = 10
+
+
+class SyncError(Exception):
+    """Raised when a source cannot be synced at all (disabled, no mapping); the sync log says why."""
+
+
+@dataclass
+class SyncCounts:
+    seen: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    photos: int = 0
+    faces: int = 0
+    matches: int = 0
+
+
+def connection_of(source: ExternalDatabase, box: CredentialBox) -> Connection:
+    credentials = box.open(source.credentials_encrypted, source.id) if source.credentials_encrypted else {}
+    return Connection(source.kind, source.location, credentials, tuple(source.allowed_hosts or ()))
+
+
+def selection_of(mapping: SchemaMapping) -> Selection:
+    wanted = [mapping.id_column, mapping.updated_column, mapping.photo_column, *mapping.field_map.values()]
+    return Selection(
+        source=mapping.source,
+        id_column=mapping.id_column,
+        updated_column=mapping.updated_column,
+        columns=list(dict.fromkeys(c for c in wanted if c)),
+    )
+
+
+def fetch_limits(settings: ExternalSettings) -> FetchLimits:
+    return FetchLimits(settings.photo_max_bytes, settings.fetch_timeout_s, settings.max_redirects)
+
+
+def query_logger(
+    db: Database, database_id: uuid.UUID, sync_log_id: uuid.UUID | None, actor: str
+) -> Callable[[Query], None]:
+    """Write each remote query to the query log in its own transaction (kept if the sync fails)."""
+
+    def log(query: Query) -> None:
+        with db.transaction() as session:
+            ExternalRepository(session).log_query(
+                database_id=database_id,
+                sync_log_id=sync_log_id,
+                text=query.text,
+                parameters=query.parameters,
+                rows=query.rows,
+                duration_ms=query.duration_ms,
+                actor=actor,
+            )
+
+    return log
+
+
+class Syncer:
+    """Runs syncs; ``analyser`` finds the faces (the Serve chain in a worker, an engine elsewhere)."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        box: CredentialBox,
+        settings: ExternalSettings,
+        analyser: Analyser,
+        photos: PhotoStore,
+        pack: PackInfo,
+        calibration: Calibration,
+    ) -> None:
+        self.db, self.box, self.settings, self.analyser, self.photos = db, box, settings, analyser, photos
+        self.pack = pack
+        self.gallery = LiveGallery(pack, calibration)
+
+    def run(
+        self,
+        database_id: uuid.UUID,
+        *,
+        job_id: uuid.UUID | None = None,
+        actor: str = "system:sync",
+        on_page: Callable[[SyncCounts], None] | None = None,
+    ) -> dict[str, Any]:
+        """One sync run of the source; returns its sync log as a dict (a failed run included)."""
+        with self.db.transaction() as session:
+            repository = ExternalRepository(session)
+            source = repository.get(database_id=database_id)
+            mapping = repository.mapping(database_id=database_id)
+            log = repository.start_sync(database_id=database_id, job_id=job_id, watermark=source.watermark)
+            session.expunge(source)
+            if mapping is not None:
+                session.expunge(mapping)
+        counts, error = SyncCounts(), None
+        remote: RemoteSource | None = None
+        started = datetime.now(UTC)
+        try:
+            if not source.enabled:
+                raise SyncError("the source is disabled")
+            if mapping is None or mapping.validated_at is None:
+                raise SyncError("the source has no validated mapping yet")
+            remote = open_source(
+                connection_of(source, self.box),
+                log=query_logger(self.db, database_id, log.id, actor),
+                statement_timeout_ms=self.settings.statement_timeout_ms,
+                limits=fetch_limits(self.settings),
+            )
+            self._pages(source, mapping, remote, counts, log.id, actor, on_page)
+        except (RemoteError, SyncError, CredentialsError) as exc:
+            error = str(exc)
+        except Exception as exc:  # recorded, then raised again so the job is retried
+            error = f"{type(exc).__name__}: {exc}"
+            self._finish(log.id, database_id, counts, error, started)
+            raise
+        finally:
+            if remote is not None:
+                remote.close()
+        return self._finish(log.id, database_id, counts, error, started)
+
+    def _pages(
+        self,
+        source: ExternalDatabase,
+        mapping: SchemaMapping,
+        remote: RemoteSource,
+        counts: SyncCounts,
+        log_id: uuid.UUID,
+        actor: str,
+        on_page: Callable[[SyncCounts], None] | None,
+    ) -> None:
+        selection = selection_of(mapping)
+        watermark = Watermark.load(source.watermark)
+        while counts.seen < self.settings.max_rows_per_sync:
+            limit = min(self.settings.page_size, self.settings.max_rows_per_sync - counts.seen)
+            rows = remote.page(selection, watermark, limit)
+            for row in rows:
+                self._record(source, mapping, row, counts, actor)
+            finished = len(rows) < limit
+            if rows:
+                last = rows[-1]
+                watermark = Watermark(
+                    last.get(mapping.updated_column) if mapping.updated_column else None, last[mapping.id_column]
+                )
+            if finished and not mapping.updated_column:
+                watermark = None  # without a change column every run reads everything (unchanged rows are skipped)
+            with self.db.transaction() as session:
+                row_of = ExternalRepository(session).get(database_id=source.id, lock=True)
+                row_of.watermark = watermark.dump() if watermark else None
+                _write_counts(session.get_one(SyncLog, log_id), counts)
+            if on_page is not None:
+                on_page(counts)
+            if finished:
+                return
+
+    def _record(
+        self, source: ExternalDatabase, mapping: SchemaMapping, row: dict[str, Any], counts: SyncCounts, actor: str
+    ) -> None:
+        counts.seen += 1
+        remote_id = str(row[mapping.id_column])
+        data = {target: _plain(row.get(column)) for target, column in mapping.field_map.items()}
+        reference = row.get(mapping.photo_column) if mapping.photo_column else None
+        digest = _digest(data, reference)
+        with self.db.transaction() as session:
+            if ExternalRepository(session).record_digest(database_id=source.id, remote_id=remote_id) == digest:
+                counts.unchanged += 1
+                return
+        found, photo, problem = None, None, None
+        if reference not in (None, b"", ""):
+            photo, problem = self._photo(source, mapping, reference)
+        if photo is not None:  # the slow part, outside any transaction
+            try:
+                found = self.analyser.analyse(photo)
+            except ImageError as exc:
+                problem = f"the photo is unreadable: {exc}"
+        if problem:
+            counts.failed += 1
+            data = {**data, "photo_error": problem}
+        updated = row.get(mapping.updated_column) if mapping.updated_column else None
+        with self.db.transaction() as session:
+            record, outcome = ExternalRepository(session).upsert_record(
+                database_id=source.id,
+                remote_id=remote_id,
+                remote_updated=None if updated is None else str(_plain(updated)),
+                digest=digest,
+                data=data,
+            )
+            setattr(counts, outcome, getattr(counts, outcome) + 1)
+            if outcome != "unchanged" and photo is not None and found is not None:
+                self._sighting(session, photo, found, record.id, source, remote_id, counts, actor)
+
+    def _photo(
+        self, source: ExternalDatabase, mapping: SchemaMapping, reference: Any
+    ) -> tuple[bytes | None, str | None]:
+        """The photo's bytes, or why there are none (the record is imported either way)."""
+        limits = fetch_limits(self.settings)
+        try:
+            if mapping.photo_kind is PhotoKind.BYTES:
+                return bytes(reference), None
+            if mapping.photo_kind is PhotoKind.URL:
+                return fetch(str(reference), allowed_hosts=source.allowed_hosts or (), limits=limits), None
+            return _read_under(Path(mapping.photo_root or "/nonexistent"), str(reference), limits.max_bytes), None
+        except (FetchError, FetchRefusedError, OSError, ValueError, TypeError) as exc:
+            return None, f"cannot get the photo: {exc}"
+
+    def _sighting(
+        self,
+        session: Session,
+        photo: bytes,
+        found: PhotoFaces,
+        record_id: uuid.UUID,
+        source: ExternalDatabase,
+        remote_id: str,
+        counts: SyncCounts,
+        actor: str,
+    ) -> None:
+        digest, uri = self.photos.put(photo, suffix="." + found.format.lower() if found.format != "unknown" else "")
+        sighting = record_sighting(
+            session,
+            photo=PhotoRecord(
+                digest=digest,
+                uri=uri,
+                size=len(photo),
+                width=found.width,
+                height=found.height,
+                format=found.format,
+                source=ImageSource.EXTERNAL_DATABASE,
+                uploaded_by_id=None,
+                source_label=source.name[:200],
+                source_key=remote_id,
+                external_record_id=record_id,
+            ),
+            faces=found.faces,
+            vectors=found.vectors,
+            candidates=self.gallery.candidates(session, found.vectors, MATCHES_PER_FACE),
+            pack=self.pack,
+            actor=actor,
+        )
+        if sighting.created:
+            counts.photos += 1
+            counts.faces += len(sighting.faces)
+            counts.matches += sum(len(face.matches) for face in sighting.faces)
+
+    def _finish(
+        self, log_id: uuid.UUID, database_id: uuid.UUID, counts: SyncCounts, error: str | None, started: datetime
+    ) -> dict[str, Any]:
+        with self.db.transaction() as session:
+            log = session.get_one(SyncLog, log_id)
+            _write_counts(log, counts)
+            log.status = SyncStatus.FAILED if error else SyncStatus.SUCCEEDED
+            log.error, log.finished_at = error, sa.func.now()
+            source = ExternalRepository(session).get(database_id=database_id, lock=True)
+            log.watermark_after = source.watermark
+            source.last_sync_at = started
+            session.flush()
+            session.refresh(log)
+            return sync_summary(log)
+
+
+def sync_summary(log: SyncLog) -> dict[str, Any]:
+    seconds = (log.finished_at - log.started_at).total_seconds() if log.finished_at else None
+    return {
+        "sync_log_id": str(log.id),
+        "status": log.status.value,
+        "records_seen": log.records_seen,
+        "records_created": log.records_created,
+        "records_updated": log.records_updated,
+        "records_unchanged": log.records_unchanged,
+        "records_failed": log.records_failed,
+        "photos": log.photos,
+        "faces": log.faces,
+        "matches": log.matches,
+        "seconds": seconds,
+        "error": log.error,
+    }
+
+
+def _write_counts(log: SyncLog, counts: SyncCounts) -> None:
+    log.records_seen, log.records_created, log.records_updated = counts.seen, counts.created, counts.updated
+    log.records_unchanged, log.records_failed = counts.unchanged, counts.failed
+    log.photos, log.faces, log.matches = counts.photos, counts.faces, counts.matches
+
+
+def _read_under(root: Path, name: str, max_bytes: int) -> bytes:
+    """A path photo: only inside the mapping's folder (no way out by ``..`` or links)."""
+    base = root.resolve()
+    path = (base / name).resolve()
+    if not path.is_relative_to(base) or path == base:
+        raise ValueError("the path lies outside the source's photo folder")
+    if path.stat().st_size > max_bytes:
+        raise ValueError(f"the file is over the limit of {max_bytes} bytes")
+    return path.read_bytes()
+
+
+def _plain(value: Any) -> Any:
+    """A remote value as JSON can keep it."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return None
+    return value
+
+
+def _digest(data: dict[str, Any], photo: Any) -> str:
+    """What a record's content is: its mapped fields and its photo (the bytes, or where they are)."""
+    hasher = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode())
+    if isinstance(photo, bytes | bytearray | memoryview):
+        hasher.update(hashlib.sha256(bytes(photo)).digest())
+    elif photo is not None:
+        hasher.update(str(photo).encode())
+    return hasher.hexdigest()
