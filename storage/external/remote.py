@@ -205,21 +205,21 @@ class FeedSource:
 
     def __init__(self, connection: Connection, *, log: QueryLogger, limits: FetchLimits) -> None:
         self.connection, self.log, self.limits = connection, log, limits
-        self._rows: dict[str, list[dict[str, Any]]] = {}
+        self._document: Any = None
 
     def tables(self) -> list[str]:
-        return [""]
+        """The dotted paths to the lists of records in the feed ("" for the feed itself)."""
+        return _list_paths(self._fetch())
 
     def columns(self, source: str) -> dict[str, str]:
-        rows = self._load(source)
         names: dict[str, str] = {}
-        for row in rows[:1000]:
+        for row in self._rows(source)[:1000]:
             for name, value in row.items():
                 names.setdefault(name, type(value).__name__)
         return names
 
     def page(self, selection: Selection, after: Watermark | None, limit: int) -> list[dict[str, Any]]:
-        rows = [r for r in self._load(selection.source) if r.get(selection.id_column) not in (None, "")]
+        rows = [r for r in self._rows(selection.source) if r.get(selection.id_column) not in (None, "")]
         order = selection.updated_column
 
         def position(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -233,11 +233,22 @@ class FeedSource:
         return rows[:limit]
 
     def close(self) -> None:
-        self._rows.clear()
+        self._document = None
 
-    def _load(self, source: str) -> list[dict[str, Any]]:
-        if source in self._rows:
-            return self._rows[source]
+    def _rows(self, source: str) -> list[dict[str, Any]]:
+        value = self._fetch()
+        for part in [p for p in source.split(".") if p]:
+            if not isinstance(value, dict) or part not in value:
+                raise RemoteError(f"the feed has no {source!r}")
+            value = value[part]
+        if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
+            raise RemoteError("the feed (at the mapped path) is not a list of records")
+        return value
+
+    def _fetch(self) -> Any:
+        """The feed, fetched once per source object (one sync, one test)."""
+        if self._document is not None:
+            return self._document
         url = self.connection.location
         headers = {str(k): str(v) for k, v in dict(self.connection.credentials.get("headers") or {}).items()}
         started = time.perf_counter()
@@ -246,25 +257,31 @@ class FeedSource:
         except (FetchError, FetchRefusedError) as exc:
             self.log(Query(f"GET {url}", {}, None, (time.perf_counter() - started) * 1000))
             raise RemoteError(f"cannot fetch the feed: {exc}") from exc
-        rows = self._parse(body, source)
-        self.log(Query(f"GET {url}", {}, len(rows), (time.perf_counter() - started) * 1000))
-        self._rows[source] = rows
-        return rows
-
-    def _parse(self, body: bytes, source: str) -> list[dict[str, Any]]:
         try:
             if self.connection.kind is SourceKind.HTTPS_CSV:
-                return [dict(row) for row in csv.DictReader(io.StringIO(body.decode("utf-8-sig")))]
-            value: Any = json.loads(body)
+                document: Any = [dict(row) for row in csv.DictReader(io.StringIO(body.decode("utf-8-sig")))]
+            else:
+                document = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError, csv.Error) as exc:
             raise RemoteError(f"the feed is not valid {self.connection.kind.value.removeprefix('https_')}") from exc
-        for part in [p for p in source.split(".") if p]:
-            if not isinstance(value, dict) or part not in value:
-                raise RemoteError(f"the feed has no {source!r}")
-            value = value[part]
-        if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
-            raise RemoteError("the feed (at the mapped path) is not a list of records")
-        return value
+        self.log(
+            Query(
+                f"GET {url}",
+                {},
+                len(document) if isinstance(document, list) else None,
+                (time.perf_counter() - started) * 1000,
+            )
+        )
+        self._document = document
+        return document
+
+
+def _list_paths(value: Any, prefix: str = "", depth: int = 0) -> list[str]:
+    if isinstance(value, list):
+        return [prefix]
+    if not isinstance(value, dict) or depth >= 3:
+        return []
+    return [path for key, item in value.items() for path in _list_paths(item, f"{prefix}.{key}".lstrip("."), depth + 1)]
 
 
 def _split(source: str) -> tuple[str | None, str]:

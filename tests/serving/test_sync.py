@@ -8,6 +8,7 @@ sessions, pages after the watermark, upserts by remote id, sightings, matches, l
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import sqlite3
 import threading
@@ -31,6 +32,8 @@ from serving.services.sync import Syncer
 from storage.database import Database
 from storage.embedded import EmbeddedPostgres
 from storage.external.credentials import CredentialBox
+from storage.external.fetch import FetchLimits
+from storage.external.remote import Connection, Query, Selection, Watermark, open_source
 from storage.photos import PhotoStore
 from storage.tables import (
     Case,
@@ -43,6 +46,7 @@ from storage.tables import (
     Notification,
     QueryLog,
     Role,
+    SourceKind,
     User,
 )
 from tests.jobs.conftest import PACK, enrol_into
@@ -323,11 +327,35 @@ def test_a_remote_that_goes_away_mid_sync_loses_nothing_and_the_next_run_goes_on
     assert stored(db)[:2] == (6, 6)
 
 
+_FEEDS: dict[str, bytes] = {}  # path → JSON body, served beside the photos
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = _FEEDS.get(self.path)
+        if body is None:
+            super().do_GET()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _serve_json(base: str, value: object) -> str:
+    path = f"/feeds/{uuid.uuid4().hex}.json"
+    _FEEDS[path] = json.dumps(value).encode()
+    return base + path
+
+
 @pytest.fixture()
 def photo_server(faces_dir: Path) -> Iterator[str]:
     """The test photos over HTTP on 127.0.0.1 (a partner on the local network, as far as the guard knows)."""
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(faces_dir / "people"))
-    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    handler = functools.partial(_Handler, directory=str(faces_dir / "people"))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -388,3 +416,78 @@ def test_sqlite_sources_with_path_and_url_photos_and_the_address_guard(
     assert fetched["photos"] == 0, "the same photos were stored by the path source already"
     with sqlite3.connect(file) as remote_db:
         assert remote_db.execute("SELECT count(*) FROM admissions").fetchone() == (4,), "the remote was only read"
+
+
+def test_a_json_feed_is_read_through_the_guard(
+    db: Database,
+    services: tuple[ExternalService, Syncer],
+    faces_dir: Path,
+    photo_server: str,
+    make_user: Callable[..., User],
+) -> None:
+    service, syncer = services
+    admin = make_user(Role.ADMIN)
+    names = [f"{identity}/{photo_of(faces_dir, identity).name}" for identity, _ in PEOPLE[3:]]
+    records = [
+        {"id": i, "name": f"Found {i}", "changed": i * 10, "photo": f"{photo_server}/{n}"}
+        for i, n in enumerate(names, start=1)
+    ]
+    feed_url = f"{photo_server}/feeds/none.json"
+    mapping = {
+        "source": "data.records",
+        "id_column": "id",
+        "updated_column": "changed",
+        "field_map": {"full_name": "name"},
+        "photo_column": "photo",
+        "photo_kind": "url",
+    }
+    headers = {"headers": {"Authorization": f"Bearer {PASSWORD}"}}
+
+    guarded = service.create(
+        admin, {"name": "Feed", "kind": "https_json", "location": feed_url, "credentials": headers}
+    )
+    ok, _, error = service.test(admin, guarded.id)
+    assert not ok and "non-public address" in str(error)
+
+    served = _serve_json(photo_server, {"data": {"records": records}})
+    try:
+        source = service.create(
+            admin,
+            {
+                "name": "Feed, allowed",
+                "kind": "https_json",
+                "location": served,
+                "allowed_hosts": ["127.0.0.1"],
+                "credentials": headers,
+            },
+        ).id
+        with pytest.raises(MappingError, match="no column named nom"):
+            service.set_mapping(admin, source, {**mapping, "field_map": {"full_name": "nom"}})
+        service.set_mapping(admin, source, mapping)
+        first = syncer.run(source)
+        assert (first["status"], first["records_created"], first["photos"]) == ("succeeded", 3, 3), first
+        assert syncer.run(source)["records_seen"] == 0
+    finally:
+        _FEEDS.clear()
+    with db.transaction() as session:
+        logged = [q.query_text + str(q.parameters) for q in session.scalars(sa.select(QueryLog))]
+    assert any(text.startswith("GET http://127.0.0.1") for text in logged) and PASSWORD not in str(logged)
+
+
+def test_a_csv_feed_pages_after_its_watermark(photo_server: str) -> None:
+    path = f"/feeds/{uuid.uuid4().hex}.csv"
+    _FEEDS[path] = b"id,name,changed\n3,Cee,20\n1,Ay,10\n2,Bee,10\n4,,30\n"
+    logged: list[Query] = []
+    connection = Connection(SourceKind.HTTPS_CSV, photo_server + path, {}, ("127.0.0.1",))
+    feed = open_source(connection, log=logged.append, statement_timeout_ms=1000, limits=FetchLimits())
+    try:
+        assert feed.tables() == [""] and set(feed.columns("")) == {"id", "name", "changed"}
+        selection = Selection("", "id", "changed", ["id", "name", "changed"])
+        first = feed.page(selection, None, 2)
+        assert [row["id"] for row in first] == ["1", "2"], "numbers sort as numbers; ties by id"
+        rest = feed.page(selection, Watermark(first[-1]["changed"], first[-1]["id"]), 10)
+        assert [row["id"] for row in rest] == ["3", "4"]
+    finally:
+        feed.close()
+        _FEEDS.pop(path)
+    assert [q.rows for q in logged] == [4], "fetched once"
