@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from PIL import Image as PILImage
+
 from storage.tables import Role
 from tests.helpers import eventually
 from tests.serving.conftest import Service
@@ -13,13 +15,17 @@ SECRET = "hunter2-but-longer-9f3a"
 
 
 def test_register_map_sync_and_inspect_a_source(service: Service, faces_dir: Path, tmp_path: Path) -> None:
-    people = faces_dir / "people"
+    # Re-encoded copies: no other test of this session's service stores the same photos.
+    people = tmp_path / "photos"
+    people.mkdir()
+    for name in ("img18.jpg", "img19.jpg"):
+        PILImage.open(faces_dir / "people" / "deepface_id06" / name).convert("RGB").save(people / name, quality=91)
     file = tmp_path / "morgue.db"
     with sqlite3.connect(file) as remote:
         remote.execute("CREATE TABLE intake (ref TEXT PRIMARY KEY, name TEXT, seq INTEGER, picture TEXT)")
         remote.executemany(
             "INSERT INTO intake VALUES (?, ?, ?, ?)",
-            [("A-1", "Unknown 1", 1, "deepface_id10/img38.jpg"), ("A-2", "Unknown 2", 2, "deepface_id07/img26.jpg")],
+            [("A-1", "Unknown 1", 1, "img18.jpg"), ("A-2", "Unknown 2", 2, "img19.jpg")],
         )
     with service.client(Role.ADMIN) as api:
         created = api.post(
