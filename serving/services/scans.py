@@ -219,6 +219,7 @@ class _Writer:
         images: list[str] = []  # those stored by this batch
         faces, matches = progress.faces, progress.matches
         with self.db.transaction() as session:
+            self.gallery.refresh(session)  # once per batch, not per photo
             for i in range(len(batch["key"])):
                 progress.seen += 1
                 if batch["error"][i]:
@@ -249,7 +250,7 @@ class _Writer:
         count = int(batch["faces"][i])
         vectors = np.frombuffer(batch["embeddings"][i], np.float32).reshape(count, self.dimension)
         faces = FaceBlock.from_bytes(batch["block"][i], count).faces(vectors)
-        candidates = self.gallery.candidates(session, vectors, self.scan.matches_per_face)
+        candidates = self.gallery.candidates(vectors, self.scan.matches_per_face)
         photo = PhotoRecord(
             digest=str(batch["digest"][i]),
             uri=str(batch["uri"][i]),

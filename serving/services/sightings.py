@@ -98,9 +98,8 @@ def rank_candidates(
 class LiveGallery:
     """The reference faces of open cases of one pack, for matching outside the Serve chain.
 
-    Reloaded from the database whenever a case or reference face of the pack changed since
-    the last look (one cheap query per call), so a batch job matches against the cases as
-    they are when it writes.
+    ``refresh`` reloads them when a case or reference face of the pack changed since the last
+    look (one cheap query), so a batch job matches against the cases as they are when it writes.
     """
 
     def __init__(self, pack: PackInfo, calibration: Calibration) -> None:
@@ -108,12 +107,14 @@ class LiveGallery:
         self.gallery = CaseGallery()
         self.version: tuple[object, ...] | None = None
 
-    def candidates(self, session: Session, vectors: NDArray[np.float32], k: int) -> list[list[Candidate]]:
+    def refresh(self, session: Session) -> None:
         faces = FaceRepository(session)
         version = faces.gallery_version(pack=self.pack.name)
         if version != self.version:
             self.gallery.replace(faces.open_case_faces(pack=self.pack.name))
             self.version = version
+
+    def candidates(self, vectors: NDArray[np.float32], k: int) -> list[list[Candidate]]:
         return rank_candidates(self.gallery, self.calibration, vectors, k)
 
 

@@ -256,6 +256,7 @@ class Syncer:
         actor: str,
     ) -> None:
         digest, uri = self.photos.put(photo, suffix="." + found.format.lower() if found.format != "unknown" else "")
+        self.gallery.refresh(session)
         sighting = record_sighting(
             session,
             photo=PhotoRecord(
@@ -273,7 +274,7 @@ class Syncer:
             ),
             faces=found.faces,
             vectors=found.vectors,
-            candidates=self.gallery.candidates(session, found.vectors, MATCHES_PER_FACE),
+            candidates=self.gallery.candidates(found.vectors, MATCHES_PER_FACE),
             pack=self.pack,
             actor=actor,
         )
