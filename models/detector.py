@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -11,26 +12,37 @@ from numpy.typing import NDArray
 from models.errors import ModelOutputError
 from models.packs import DetectorSpec
 from models.session import Session
-from pipeline.detect import decode_scrfd, decode_yunet
+from pipeline.detect import DetectionParams
 from pipeline.letterbox import letterbox, to_blob, trimmed_canvas
 from pipeline.types import Detections
 
-_OUTPUTS = {"scrfd": 9, "yunet": 12}
+Decoder = Callable[[Sequence[NDArray[np.float32]], tuple[int, int], NDArray[np.float32], DetectionParams], Detections]
+
+
+@dataclass(frozen=True)
+class OutputLayout:
+    """What a detector network returns: how many outputs, and the decoder that reads them."""
+
+    outputs: int
+    decode: Decoder
 
 
 class OnnxFaceDetector:
-    """Finds faces with an anchor-free ONNX detector, a whole batch per network call."""
+    """Finds faces with an anchor-free ONNX detector, a whole batch per network call.
 
-    def __init__(self, spec: DetectorSpec, session: Session) -> None:
-        expected = _OUTPUTS[spec.kind]
-        if len(session.output_names) != expected:
+    layout: chosen by the registry from the spec's kind, so this class knows no kinds.
+    """
+
+    def __init__(self, spec: DetectorSpec, session: Session, layout: OutputLayout) -> None:
+        if len(session.output_names) != layout.outputs:
             raise ModelOutputError(
-                f"a {spec.kind} detector has {expected} outputs; {spec.file.path.name} has {len(session.output_names)}"
+                f"a {spec.kind} detector has {layout.outputs} outputs; "
+                f"{spec.file.path.name} has {len(session.output_names)}"
             )
         self.spec = spec
         self.session = session
+        self.layout = layout
         self.description = session.description
-        self._decode = decode_scrfd if spec.kind == "scrfd" else decode_yunet
 
     def detect(self, images: Sequence[NDArray[np.uint8]]) -> Detections:
         """Faces of each (H, W, 3) uint8 RGB image, in original pixel coordinates.
@@ -62,4 +74,4 @@ class OnnxFaceDetector:
                 f"{self.spec.file.path.name} returned {[o.shape for o in outputs]} for a batch of "
                 f"{len(images)}; expected (batch, anchors, channels)"
             )
-        return self._decode(outputs, canvas, boxed.scale, self.spec.params)
+        return self.layout.decode(outputs, canvas, boxed.scale, self.spec.params)

@@ -3,7 +3,8 @@
 ModelError
 ├── PackError
 │   ├── PackNotFoundError
-│   └── PackManifestError
+│   ├── PackManifestError
+│   └── UnknownKindError
 ├── ModelFileError
 ├── DownloadError
 ├── BackendUnavailableError
@@ -26,6 +27,10 @@ class PackNotFoundError(PackError):
 
 class PackManifestError(PackError):
     """Raised when a pack manifest is unreadable or describes an impossible pack."""
+
+
+class UnknownKindError(PackError):
+    """Raised when a pack names a detector or embedder kind no factory knows."""
 
 
 class ModelFileError(ModelError):

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from models.detector import OnnxFaceDetector
+from models.detector import OnnxFaceDetector, OutputLayout
 from models.dlib_pack import DlibChipAligner, DlibFaceDetector, DlibFaceEmbedder, dlib_pack
 from models.embedder import OnnxFaceEmbedder, graph_preprocess
-from models.errors import PackNotFoundError
+from models.errors import PackNotFoundError, UnknownKindError
 from models.insightface import RELEASE_URL, REMOTE_PACKS, fetch_pack, insightface_pack, is_fetched
 from models.manifest import load_manifest
-from models.packs import ModelPack
+from models.packs import DetectorSpec, EmbedderSpec, ModelPack
 from models.runtime import load_onnx, open_session
 from models.session import RuntimeOptions
 from pipeline.align import ArcFaceAligner
+from pipeline.detect import decode_scrfd, decode_yunet
 from pipeline.engine import EngineOptions, FaceAligner, FaceDetector, FaceEmbedder, FaceEngine, FaceLocator
 
 logger = logging.getLogger(__name__)
+_Factory = TypeVar("_Factory")
 
 DEFAULT_PACK = "dlib"
 PACKS_FOLDER = Path(__file__).resolve().parent.parent / "configs" / "packs"
@@ -68,6 +72,17 @@ def resolve_pack(name: str, sources: PackSources) -> ModelPack:
     raise PackNotFoundError(f"no model pack named {name!r}; known: {', '.join(pack_names(sources))}")
 
 
+DetectorFactory = Callable[[DetectorSpec, RuntimeOptions], FaceDetector]
+
+
+@dataclass(frozen=True)
+class EmbedderFactory:
+    """How to build an embedder of one kind, and the aligner that cuts the crops it expects."""
+
+    embedder: Callable[[EmbedderSpec, RuntimeOptions], FaceEmbedder]
+    aligner: Callable[[EmbedderSpec], FaceAligner]
+
+
 def load_engine(
     pack: ModelPack, runtime: RuntimeOptions | None = None, options: EngineOptions | None = None
 ) -> FaceEngine:
@@ -80,26 +95,44 @@ def load_locator(
     pack: ModelPack, runtime: RuntimeOptions | None = None, options: EngineOptions | None = None
 ) -> FaceLocator:
     """The pack's detector and aligner: everything before the embedding network."""
-    runtime = runtime or RuntimeOptions()
-    aligner: FaceAligner = (
-        DlibChipAligner() if pack.embedder.kind == "dlib-resnet" else ArcFaceAligner(pack.embedder.input_size)
-    )
-    return FaceLocator(_detector(pack, runtime), aligner, options)
-
-
-def _detector(pack: ModelPack, runtime: RuntimeOptions) -> FaceDetector:
-    spec = pack.detector
-    if spec.kind == "dlib-hog":
-        return DlibFaceDetector(spec)
-    return OnnxFaceDetector(spec, open_session(spec.file.verified(), runtime))
+    detector = _factory(DETECTORS, "detector", pack.detector.kind, pack.name)
+    aligner = _factory(EMBEDDERS, "embedder", pack.embedder.kind, pack.name).aligner
+    return FaceLocator(detector(pack.detector, runtime or RuntimeOptions()), aligner(pack.embedder), options)
 
 
 def load_embedder(pack: ModelPack, runtime: RuntimeOptions | None = None) -> FaceEmbedder:
     """The pack's embedding network."""
-    runtime = runtime or RuntimeOptions()
-    spec = pack.embedder
-    if spec.kind == "dlib-resnet":
-        return DlibFaceEmbedder(spec)
+    factory = _factory(EMBEDDERS, "embedder", pack.embedder.kind, pack.name)
+    return factory.embedder(pack.embedder, runtime or RuntimeOptions())
+
+
+def _onnx_detector(layout: OutputLayout) -> DetectorFactory:
+    def build(spec: DetectorSpec, runtime: RuntimeOptions) -> FaceDetector:
+        return OnnxFaceDetector(spec, open_session(spec.file.verified(), runtime), layout)
+
+    return build
+
+
+def _onnx_embedder(spec: EmbedderSpec, runtime: RuntimeOptions) -> FaceEmbedder:
     path = spec.file.verified()
     preprocess = spec.preprocess or graph_preprocess(load_onnx(path))
     return OnnxFaceEmbedder(spec, open_session(path, runtime), preprocess)
+
+
+def _factory(table: Mapping[str, _Factory], role: str, kind: str, pack: str) -> _Factory:
+    # A kind missing here must fail loudly: falling back to another kind's decoder finds nonsense faces.
+    if kind not in table:
+        raise UnknownKindError(f"pack {pack!r} names {role} kind {kind!r}; known: {', '.join(sorted(table))}")
+    return table[kind]
+
+
+# The only place a kind decides what runs: a kind missing here is refused, never guessed.
+DETECTORS: Mapping[str, DetectorFactory] = {
+    "dlib-hog": lambda spec, runtime: DlibFaceDetector(spec),
+    "scrfd": _onnx_detector(OutputLayout(outputs=9, decode=decode_scrfd)),
+    "yunet": _onnx_detector(OutputLayout(outputs=12, decode=decode_yunet)),
+}
+EMBEDDERS: Mapping[str, EmbedderFactory] = {
+    "arcface": EmbedderFactory(_onnx_embedder, lambda spec: ArcFaceAligner(spec.input_size)),
+    "dlib-resnet": EmbedderFactory(lambda spec, runtime: DlibFaceEmbedder(spec), lambda spec: DlibChipAligner()),
+}

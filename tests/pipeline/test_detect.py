@@ -26,7 +26,7 @@ def _scenes(faces_dir: Path) -> list[np.ndarray]:
 def _square(engine: FaceEngine) -> OnnxFaceDetector:
     """The pack's detector on InsightFace's fixed 640×640 canvas instead of a trimmed one."""
     detector = engine.detector
-    return OnnxFaceDetector(replace(detector.spec, canvas="square"), detector.session)
+    return OnnxFaceDetector(replace(detector.spec, canvas="square"), detector.session, detector.layout)
 
 
 def _insightface_reference(shared: Path, file: str):
