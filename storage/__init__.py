@@ -1,1 +1,1 @@
-"""SuraSmart's PostgreSQL storage (tables, repositories, migrations): built in the storage issue."""
+"""SuraSmart's PostgreSQL storage: tables, repositories, migrations and the embedded server."""

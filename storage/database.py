@@ -53,8 +53,12 @@ def open_database(
     if url is None:
         server = EmbeddedPostgres(data_dir)
         url = server.start()
+    # Parameters hold embeddings and personal details; errors are logged and stored on job rows.
     engine = sa.create_engine(
-        url, pool_pre_ping=True, connect_args={"options": f"-c statement_timeout={statement_timeout_ms}"}
+        url,
+        pool_pre_ping=True,
+        hide_parameters=True,
+        connect_args={"options": f"-c statement_timeout={statement_timeout_ms}"},
     )
     try:
         with engine.connect() as connection:

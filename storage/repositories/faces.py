@@ -3,15 +3,13 @@
 Packs have different embedding sizes and must never be compared, so all packs share one
 ``faces.embedding`` column of type ``vector`` (any dimension) and each pack gets its own
 partial HNSW index on ``(embedding::vector(D)) vector_cosine_ops WHERE pack = '<pack>'``,
-created when the pack stores its first face. A search casts to the same ``vector(D)`` and
-names the pack as a literal, so the planner can use that pack's index; nothing else needs
-a table per dimension.
+made at start-up by ``storage.indexes.prepare_pack_index``, never here. A search casts to
+the same ``vector(D)`` and names the pack as a literal, so the planner can use that pack's
+index; nothing else needs a table per dimension.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,18 +23,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from storage.errors import InvalidArgumentError
+from storage.indexes import DEFAULT_EF_SEARCH, check_indexable, pack_literal
 from storage.repositories.common import get_or_raise
 from storage.tables import Case, CaseStatus, Face, Image, ImageSource, ProcessingStatus
-
-PACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-INDEX_PREFIX = "ix_faces_hnsw_"
-# A missed match is a missed person, so recall comes before speed. On 10,000 random 512-d
-# vectors (the hardest case: no structure) m=32, ef_construction=128 and ef_search=600
-# find the exact top-10 for 99 of 100 queries in ~7 ms; pgvector's defaults (16, 64, 40)
-# for almost none.
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 128
-DEFAULT_EF_SEARCH = 600
 
 
 @dataclass(frozen=True)
@@ -95,6 +84,11 @@ class ImageRepository:
     def get(self, *, image_id: uuid.UUID) -> Image:
         return get_or_raise(self.session, Image, image_id)
 
+    def known_digests(self, digests: Sequence[str]) -> set[str]:
+        """Which of these content hashes are stored already."""
+        query = sa.select(Image.content_sha256).where(Image.content_sha256.in_(list(digests)))
+        return set(self.session.scalars(query))
+
     def set_status(self, *, image_id: uuid.UUID, status: ProcessingStatus, error: str | None = None) -> Image:
         image = self.get(image_id=image_id)
         image.status, image.error = status, error
@@ -109,13 +103,16 @@ class FaceRepository:
     def add(
         self, *, image_id: uuid.UUID, pack: str, faces: Sequence[NewFace], case_id: uuid.UUID | None = None
     ) -> list[Face]:
-        """Store an image's faces (a case's reference faces when ``case_id`` is given)."""
+        """Store an image's faces (a case's reference faces when ``case_id`` is given).
+
+        Creates no index: the pack's is prepared at start-up (``storage.indexes``).
+        """
         if not faces:
             return []
         dimension = len(faces[0].embedding)
         if any(len(face.embedding) != dimension for face in faces):
             raise InvalidArgumentError("all faces of one call must have embeddings of one size")
-        self.ensure_pack_index(pack=pack, dimension=dimension)
+        check_indexable(pack, dimension)
         rows = [
             Face(
                 image_id=image_id,
@@ -173,7 +170,7 @@ class FaceRepository:
         exact: scan every candidate instead of walking the HNSW graph (slower, never misses).
         ef_search: HNSW candidate list size (recall against speed); set for this transaction.
         """
-        literal = _pack_literal(pack)
+        literal = pack_literal(pack)
         if not 1 <= k <= 1000:
             raise InvalidArgumentError("k must be between 1 and 1000")
         distance = sa.cast(Face.embedding, Vector(len(vector))).cosine_distance(np.asarray(vector, np.float32))
@@ -191,54 +188,5 @@ class FaceRepository:
         hits = [FaceHit(row.id, row.image_id, row.case_id, 1.0 - float(row.distance)) for row in rows]
         return sorted(hits, key=lambda hit: -hit.similarity)
 
-    def ensure_pack_index(self, *, pack: str, dimension: int) -> str:
-        """Create the pack's HNSW index if it does not exist yet; returns its name.
-
-        Once per database and pack in each process: after that the index is known to exist.
-        """
-        literal = _pack_literal(pack)
-        if not 1 <= dimension <= 2000:
-            raise InvalidArgumentError(f"embeddings of {dimension} dimensions cannot be indexed")
-        name = index_name(pack)
-        known = (self.session.get_bind().engine.url.render_as_string(hide_password=True), name, dimension)
-        if known in _INDEXED:
-            return name
-        self.session.execute(
-            sa.text(
-                f"CREATE INDEX IF NOT EXISTS {name} ON faces USING hnsw "
-                f"((embedding::vector({dimension})) vector_cosine_ops) "
-                f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION}) WHERE pack = {literal}"
-            )
-        )
-        self.session.info.setdefault(_CREATED, []).append(known)  # remembered once committed
-        return name
-
     def _set_local(self, name: str, value: str) -> None:
         self.session.execute(sa.select(sa.func.set_config(name, value, True)))
-
-
-_INDEXED: set[tuple[str, str, int]] = set()
-_CREATED = "sura_created_indexes"
-
-
-@sa.event.listens_for(Session, "after_commit")
-def _remember_indexes(session: Session) -> None:
-    _INDEXED.update(session.info.pop(_CREATED, ()))
-
-
-@sa.event.listens_for(Session, "after_rollback")
-def _forget_indexes(session: Session) -> None:
-    session.info.pop(_CREATED, None)
-
-
-def index_name(pack: str) -> str:
-    """The HNSW index of ``pack``: readable, unique per pack, within PostgreSQL's 63 bytes."""
-    readable = re.sub(r"[^a-z0-9]+", "_", pack.lower())[:36]
-    return f"{INDEX_PREFIX}{readable}_{hashlib.sha256(pack.encode()).hexdigest()[:8]}"
-
-
-def _pack_literal(pack: str) -> sa.ColumnElement[str]:
-    # Pack names become SQL literals (see the module docstring), so they must be plain words.
-    if not PACK_NAME.fullmatch(pack):
-        raise InvalidArgumentError(f"not a valid pack name: {pack!r}")
-    return sa.literal_column(f"'{pack}'", sa.String)

@@ -10,8 +10,9 @@ import sqlalchemy as sa
 
 from storage.database import Database
 from storage.errors import InvalidArgumentError
+from storage.indexes import index_name, prepare_pack_index
 from storage.repositories.cases import CaseRepository
-from storage.repositories.faces import FaceRepository, ImageRepository, index_name
+from storage.repositories.faces import FaceRepository, ImageRepository
 from storage.tables import Face, ImageSource
 from tests.storage.helpers import add_image, new_faces, unit_vectors
 
@@ -23,7 +24,7 @@ def gallery(db: Database) -> tuple[np.ndarray, list[uuid.UUID]]:
     """10,000 random 512-d sighting faces in one pack, loaded in bulk, then indexed.
 
     Random vectors have no structure, the hardest case for HNSW. Loading first and building
-    the index once is quicker here than ``FaceRepository.add``'s insert-into-the-index path.
+    the index once is quicker here than inserting each face into an index that exists.
     """
     vectors = unit_vectors(10_000, 512, seed=7)
     ids = [uuid.uuid4() for _ in vectors]
@@ -44,7 +45,7 @@ def gallery(db: Database) -> tuple[np.ndarray, list[uuid.UUID]]:
             for face_id, vector in zip(ids, vectors, strict=True)
         ]
         session.execute(sa.insert(Face), rows)
-        FaceRepository(session).ensure_pack_index(pack=PACK, dimension=512)
+    prepare_pack_index(db, pack=PACK, dimension=512)
     return vectors, ids
 
 
@@ -70,6 +71,8 @@ def test_hnsw_top10_matches_exact_search(db: Database, gallery: tuple[np.ndarray
 
 
 def test_packs_never_meet_and_cases_stay_apart(db: Database) -> None:
+    prepare_pack_index(db, pack=PACK, dimension=512)
+    prepare_pack_index(db, pack="dlib", dimension=128)
     with db.transaction() as session:
         case = CaseRepository(session).create(full_name="Amina Hassan", reporter_id=None)
         other = CaseRepository(session).create(full_name="Juma Otieno", reporter_id=None)
