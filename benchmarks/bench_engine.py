@@ -30,7 +30,7 @@ from models.registry import PackSources, load_engine, resolve_pack
 from models.session import RuntimeOptions
 from pipeline.decode import read_image_file
 from pipeline.engine import EngineOptions
-from pipeline.stream import analyze_files
+from pipeline.stream import analyse_files
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 ONNX_PACKS = ("shared-scrfd", "shared-scrfd-2.5g", "shared-yunet")
@@ -69,9 +69,9 @@ def _engine_row(name, runtime, options, paths, arrays, args, reference) -> tuple
         engine = load_engine(resolve_pack(name, PackSources()), runtime, options)
     except ModelError as exc:
         return (name, label, f"skipped: {exc}", "", "", "", "")
-    faces = sum(len(r.faces) for r in engine.analyze(arrays[:2]))  # warm-up
-    arrays_s, faces = _best(lambda: sum(len(r.faces) for r in engine.analyze(arrays)), args.repeats)
-    files_s, _ = _best(lambda: sum(1 for _ in analyze_files(engine, paths)), args.repeats)
+    faces = sum(len(r.faces) for r in engine.analyse(arrays[:2]))  # warm-up
+    arrays_s, faces = _best(lambda: sum(len(r.faces) for r in engine.analyse(arrays)), args.repeats)
+    files_s, _ = _best(lambda: sum(1 for _ in analyse_files(engine, paths)), args.repeats)
     ratio = ""
     if name in reference:
         ratio = f"{reference[name][0] / arrays_s:.2f}× / {reference[name][1] / files_s:.2f}×"
@@ -104,9 +104,9 @@ def _insightface_loop(pack, paths, arrays, repeats) -> tuple[float, float, int] 
 def _check_gpu(name: str, options: EngineOptions, arrays: list[np.ndarray], device: str = "cuda") -> None:
     """The torch ``device``'s faces and embeddings next to onnxruntime's on the CPU, same images."""
     pack = resolve_pack(name, PackSources())
-    cpu = load_engine(pack, RuntimeOptions(), options).analyze(arrays)
+    cpu = load_engine(pack, RuntimeOptions(), options).analyse(arrays)
     try:
-        gpu = load_engine(pack, RuntimeOptions(backend="torch", device=device), options).analyze(arrays)
+        gpu = load_engine(pack, RuntimeOptions(backend="torch", device=device), options).analyse(arrays)
     except ModelError as exc:
         print(f"GPU check {name}: skipped: {exc}")
         return

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.errors import DownloadError, ModelFileError
-from models.packs import Calibration, DetectorSpec, EmbedderSpec, ModelFile, ModelPack, Preprocess
+from models.packs import DetectorSpec, EmbedderSpec, ModelFile, ModelPack, Preprocess
+from pipeline.calibration import Calibration
 
 logger = logging.getLogger(__name__)
 

@@ -11,10 +11,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-from numpy.typing import NDArray
-
 from models.errors import ModelFileError
+from pipeline.calibration import Calibration
 from pipeline.detect import DetectionParams
 
 DetectorKind = Literal["scrfd", "yunet", "dlib-hog"]
@@ -85,36 +83,6 @@ class EmbedderSpec:
     embedding_size: int
     input_size: int = 112
     preprocess: Preprocess | None = field(default_factory=Preprocess)
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Cosine-similarity thresholds measured at given false-accept rates.
-
-    points: (far, threshold) pairs; source: what they were measured on, in words.
-    operating_far: the FAR whose threshold decides "above threshold" by default.
-    """
-
-    points: tuple[tuple[float, float], ...]
-    source: str
-    operating_far: float = 1e-3
-
-    def __post_init__(self) -> None:
-        ordered = tuple(sorted(self.points, key=lambda p: -p[0]))
-        object.__setattr__(self, "points", ordered)
-
-    def threshold(self, far: float | None = None) -> float:
-        """The similarity threshold at ``far`` (default: the operating FAR), interpolated."""
-        fars = np.log10([p[0] for p in self.points])
-        thresholds = np.array([p[1] for p in self.points])
-        target = np.log10(self.operating_far if far is None else far)
-        return float(np.interp(-target, -fars, thresholds))
-
-    def false_accept_rate(self, similarity: NDArray[np.float32]) -> NDArray[np.float64]:
-        """The calibrated FAR of each similarity, interpolated on a log scale, clamped at the ends."""
-        fars = np.log10([p[0] for p in self.points])
-        thresholds = np.array([p[1] for p in self.points])
-        return 10.0 ** np.interp(np.asarray(similarity, dtype=np.float64), thresholds, fars)
 
 
 @dataclass(frozen=True)

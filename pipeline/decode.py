@@ -5,8 +5,11 @@ from __future__ import annotations
 import io
 import logging
 import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -15,6 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from pipeline.errors import (
     CorruptImageError,
     EmptyImageError,
+    ImageError,
     ImageTooLargeError,
     UnsupportedImageError,
 )
@@ -23,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_PIXELS = 50_000_000
 DEFAULT_MAX_BYTES = 50 * 2**20
+
+Mapper = Callable[[Callable[[bytes], Any], Iterable[bytes]], Iterable[Any]]
 
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N"})
 
@@ -68,6 +74,23 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decode
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise CorruptImageError(f"the {image.format or 'image'} data is truncated or corrupt") from exc
     return DecodedImage(pixels=pixels, format=image.format or "unknown", notes=tuple(notes))
+
+
+def decode_each(
+    photos: Sequence[bytes], *, max_pixels: int = DEFAULT_MAX_PIXELS, map_each: Mapper = map
+) -> list[DecodedImage | ImageError]:
+    """Each photo decoded, or the ``ImageError`` saying why it cannot be: one bad photo never fails the rest.
+
+    ``map_each``: how to map over the photos, e.g. a thread pool's ``map`` (Pillow frees the GIL).
+    """
+    return list(map_each(partial(_decode_or_error, max_pixels=max_pixels), photos))
+
+
+def _decode_or_error(data: bytes, *, max_pixels: int) -> DecodedImage | ImageError:
+    try:
+        return decode_image(data, max_pixels=max_pixels)
+    except ImageError as error:
+        return error
 
 
 def read_image_file(

@@ -1,7 +1,8 @@
 """Detect → align → quality → embed for a batch of images, with a retry for tight crops.
 
 ``FaceLocator`` is everything before the embedding network and ``FaceEngine`` adds it; the
-Serve deployments run the two halves on different replicas, ``sura faces`` runs both here.
+Serve deployments and the scan stages run the two halves in different processes through
+``locate_each`` and ``embed_groups``, ``sura faces`` runs both here.
 """
 
 from __future__ import annotations
@@ -123,6 +124,7 @@ class FaceLocator:
         return Detections.merge([found, again], len(images)), retried
 
     def locate(self, images: Sequence[NDArray[np.uint8]]) -> LocatedFaces:
+        """The faces of a batch, aligned and assessed, as arrays over the whole batch."""
         detections, retried = self.detect(images)
         aligned = self.aligner.align(images, detections)
         return LocatedFaces(detections, retried, aligned, assess_quality(detections, aligned))
@@ -166,11 +168,42 @@ class FaceEngine:
         """(F, D) unit-length embeddings of aligned faces, in chunks of ``embed_batch``."""
         return embed_in_chunks(self.embedder, faces, self.options.embed_batch)
 
-    def analyze(self, images: Sequence[NDArray[np.uint8]], *, embed: bool = True) -> list[ImageFaces]:
+    def analyse(self, images: Sequence[NDArray[np.uint8]], *, embed: bool = True) -> list[ImageFaces]:
         """Every face of every image: box, landmarks, score, quality and (if asked) embedding."""
         located = self.locator.locate(images)
         vectors = self.embed(located.aligned) if embed else None
         return located.per_image([(int(i.shape[1]), int(i.shape[0])) for i in images], vectors)
+
+
+@dataclass(frozen=True)
+class LocatedImage:
+    """One image's faces (no embeddings yet) and their aligned crops (F, S, S, 3)."""
+
+    faces: ImageFaces
+    crops: NDArray[np.uint8]
+
+
+def locate_each(locator: FaceLocator, images: Sequence[NDArray[np.uint8]]) -> list[LocatedImage]:
+    """``locator.locate`` over a batch, cut back into one ``LocatedImage`` per image."""
+    located = locator.locate(images)
+    per_image = located.per_image([(int(i.shape[1]), int(i.shape[0])) for i in images])
+    bounds = np.cumsum(np.r_[0, located.detections.counts()]).tolist()
+    return [
+        LocatedImage(faces, located.aligned.crops[bounds[n] : bounds[n + 1]]) for n, faces in enumerate(per_image)
+    ]
+
+
+def embed_groups(
+    embedder: FaceEmbedder, groups: Sequence[NDArray[np.uint8]], step: int
+) -> list[NDArray[np.float32]]:
+    """The (F, D) embeddings of each group of aligned crops (F, S, S, 3), all groups in shared chunks."""
+    counts = [len(group) for group in groups]
+    if sum(counts) == 0:
+        return [np.zeros((0, embedder.embedding_size), np.float32) for _ in groups]
+    crops = np.concatenate([group for group in groups if len(group)])
+    index = np.repeat(np.arange(len(groups)), counts)
+    vectors = embed_in_chunks(embedder, AlignedFaces(crops, index), step)
+    return np.split(vectors, np.cumsum(counts)[:-1])
 
 
 def embed_in_chunks(embedder: FaceEmbedder, faces: AlignedFaces, step: int) -> NDArray[np.float32]:

@@ -1,4 +1,4 @@
-"""Compare embeddings: unit length, cosine similarity, top-k against a gallery."""
+"""Compare embeddings: unit length, cosine similarity, top-k against a gallery, candidates with their meaning."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from pipeline.calibration import Calibration
 
 
 @dataclass(frozen=True)
@@ -143,3 +145,37 @@ class CaseGallery:
 
             return (torch.from_numpy(queries).to("cuda") @ matrix.T).cpu().numpy()
         return queries @ matrix.T
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A case that resembles a face, with what its score means under the pack's calibration."""
+
+    case_id: uuid.UUID
+    similarity: float
+    false_accept_rate: float
+    above_threshold: bool
+    reference_face_id: uuid.UUID
+
+
+def rank_candidates(
+    gallery: CaseGallery, calibration: Calibration, vectors: NDArray[np.float32], k: int
+) -> list[list[Candidate]]:
+    """Per face embedding (F, D): the ``k`` closest open cases with their calibrated meaning."""
+    if len(vectors) == 0:
+        return []
+    threshold = calibration.threshold()
+    found = gallery.search(np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1), k)
+    return [
+        [
+            Candidate(
+                case_id=case,
+                similarity=similarity,
+                false_accept_rate=float(calibration.false_accept_rate(np.array([similarity]))[0]),
+                above_threshold=similarity >= threshold,
+                reference_face_id=face,
+            )
+            for case, similarity, face in hits
+        ]
+        for hits in found
+    ]

@@ -27,7 +27,7 @@ class FileResult:
     error: str | None = None
 
 
-def analyze_files(
+def analyse_files(
     engine: FaceEngine,
     paths: Sequence[Path],
     *,
@@ -50,7 +50,7 @@ def analyze_files(
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for chunk in _chunks(_read_ahead(pool, read, paths, max(2 * batch_size, 4 * workers)), batch_size):
             pixels = [r.image.pixels for r in chunk if r.image is not None]
-            analysed = iter(engine.analyze(pixels, embed=embed))
+            analysed = iter(engine.analyse(pixels, embed=embed))
             for result in chunk:
                 if result.image is None:
                     yield result

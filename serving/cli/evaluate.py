@@ -12,7 +12,7 @@ import numpy as np
 
 from configs.settings import get_settings
 from pipeline.evaluate import pair_scores, rank_one, verify
-from pipeline.stream import analyze_files, largest_face
+from pipeline.stream import analyse_files, largest_face
 from serving.cli.common import engine_options, load
 
 FARS = (1e-1, 1e-2, 1e-3)
@@ -47,7 +47,7 @@ def _measure(engine: Any, files: list[tuple[str, Path]]) -> dict[str, Any]:
     names = sorted({name for name, _ in files})
     started = time.perf_counter()
     results = list(
-        analyze_files(
+        analyse_files(
             engine,
             [path for _, path in files],
             workers=limits.decode_workers,

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from configs.settings import get_settings
-from pipeline.stream import FileResult, analyze_files
+from pipeline.stream import FileResult, analyse_files
 from pipeline.types import Face
 from serving.cli.common import engine_options, load
 
@@ -32,7 +32,7 @@ def faces(
     loaded = load(pack_name, backend, device)
     limits = get_settings().pipeline
     results = list(
-        analyze_files(
+        analyse_files(
             loaded.engine,
             list(images),
             embed=True,

@@ -6,12 +6,12 @@ import asyncio
 import logging
 from typing import Any
 
-import numpy as np
 from ray import serve
 
 from configs.settings import ModelSettings, PipelineSettings
 from models.registry import load_locator, resolve_pack
-from pipeline.decode import DecodedImage, decode_image
+from pipeline.decode import DecodedImage, decode_each
+from pipeline.engine import locate_each
 from pipeline.errors import ImageError
 from serving.deployments.messages import BatchLog, LocatedPhoto, PhotoError
 
@@ -47,23 +47,7 @@ class Detector:
 
     def _locate(self, photos: list[bytes]) -> list[LocatedPhoto | PhotoError]:
         self.batches.record(len(photos))
-        decoded: list[DecodedImage | PhotoError] = []
-        for data in photos:
-            try:
-                decoded.append(decode_image(data, max_pixels=self.max_pixels))
-            except ImageError as error:  # one bad photo must not fail the others of its batch
-                decoded.append(PhotoError(kind=type(error).__name__, message=str(error)))
+        decoded = decode_each(photos, max_pixels=self.max_pixels)
         readable = [d for d in decoded if isinstance(d, DecodedImage)]
-        located = self.locator.locate([d.pixels for d in readable])
-        per_image = iter(located.per_image([(d.width, d.height) for d in readable]))
-        bounds = iter(np.cumsum(np.r_[0, located.detections.counts()]).tolist())
-        start = next(bounds)
-        results: list[LocatedPhoto | PhotoError] = []
-        for item in decoded:
-            if isinstance(item, PhotoError):
-                results.append(item)
-                continue
-            end = next(bounds)
-            results.append(LocatedPhoto(next(per_image), located.aligned.crops[start:end], item.format, item.notes))
-            start = end
-        return results
+        located = iter(locate_each(self.locator, [d.pixels for d in readable]))
+        return [PhotoError.of(d) if isinstance(d, ImageError) else LocatedPhoto.of(next(located), d) for d in decoded]

@@ -12,8 +12,7 @@ from ray import serve
 
 from configs.settings import ModelSettings, PipelineSettings
 from models.registry import load_embedder, resolve_pack
-from pipeline.engine import embed_in_chunks
-from pipeline.types import AlignedFaces
+from pipeline.engine import embed_groups
 from serving.deployments.messages import BatchLog
 
 logger = logging.getLogger(__name__)
@@ -48,8 +47,4 @@ class Embedder:
 
     def _embed(self, crops: list[NDArray[np.uint8]]) -> list[NDArray[np.float32]]:
         self.batches.record(len(crops))
-        counts = [len(c) for c in crops]
-        joined = np.concatenate(crops) if sum(counts) else np.zeros((0, 1, 1, 3), np.uint8)
-        index = np.repeat(np.arange(len(crops)), counts)
-        vectors = embed_in_chunks(self.embedder, AlignedFaces(joined, index), self.chunk)
-        return np.split(vectors, np.cumsum(counts)[:-1])
+        return embed_groups(self.embedder, crops, self.chunk)

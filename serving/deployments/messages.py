@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +10,10 @@ import numpy as np
 from numpy.typing import NDArray
 from ray import serve
 
+from pipeline import errors as image_errors
+from pipeline.decode import DecodedImage
+from pipeline.engine import LocatedImage
+from pipeline.errors import ImageError
 from pipeline.types import ImageFaces
 
 
@@ -23,6 +26,10 @@ class LocatedPhoto:
     format: str
     notes: tuple[str, ...] = ()
 
+    @classmethod
+    def of(cls, located: LocatedImage, image: DecodedImage) -> LocatedPhoto:
+        return cls(located.faces, located.crops, image.format, image.notes)
+
 
 @dataclass(frozen=True)
 class PhotoError:
@@ -31,16 +38,16 @@ class PhotoError:
     kind: str
     message: str
 
+    @classmethod
+    def of(cls, error: ImageError) -> PhotoError:
+        return cls(kind=type(error).__name__, message=str(error))
 
-@dataclass(frozen=True)
-class Candidate:
-    """A case that resembles a face, with what its score means under the pack's calibration."""
-
-    case_id: uuid.UUID
-    similarity: float
-    false_accept_rate: float
-    above_threshold: bool
-    reference_face_id: uuid.UUID
+    def exception(self) -> ImageError:
+        """The ``ImageError`` this stands for, to raise on the caller's side."""
+        kind = getattr(image_errors, self.kind, None)
+        if isinstance(kind, type) and issubclass(kind, ImageError):
+            return kind(self.message)
+        return ImageError(self.message)
 
 
 @dataclass

@@ -8,7 +8,6 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline import errors as image_errors
 from pipeline.decode import decode_image
 from pipeline.engine import FaceEngine
 from pipeline.types import Face
@@ -41,7 +40,7 @@ class ServeAnalyser:
     def analyse(self, photo: bytes) -> PhotoFaces:
         located = self.detector.locate.remote(photo).result()
         if isinstance(located, PhotoError):
-            raise getattr(image_errors, located.kind, image_errors.ImageError)(located.message)
+            raise located.exception()
         faces = list(located.faces.faces)
         vectors = self.embedder.embed.remote(located.crops).result() if faces else np.zeros((0, 1), np.float32)
         return PhotoFaces(faces, vectors, located.faces.width, located.faces.height, located.format)
@@ -55,7 +54,7 @@ class EngineAnalyser:
 
     def analyse(self, photo: bytes) -> PhotoFaces:
         image = decode_image(photo, max_pixels=self.max_pixels)
-        [found] = self.engine.analyze([image.pixels])
+        [found] = self.engine.analyse([image.pixels])
         faces = [replace(face, embedding=None) for face in found.faces]
         vectors = (
             np.stack([np.asarray(face.embedding, np.float32) for face in found.faces])

@@ -71,8 +71,8 @@ def test_onnx_model_is_checked_before_use(tmp_path: Path) -> None:
 @pytest.mark.parametrize("pack", ["shared-scrfd", "shared-yunet"])
 def test_gpu_fp16_matches_cpu(t1: np.ndarray, engines: dict[str, FaceEngine], pack: str) -> None:
     gpu = load_engine(resolve_pack(pack, PackSources()), RuntimeOptions(backend="torch", device="cuda"))
-    [on_gpu] = gpu.analyze([t1])
-    [on_cpu] = engines[pack].analyze([t1])
+    [on_gpu] = gpu.analyse([t1])
+    [on_cpu] = engines[pack].analyse([t1])
     assert len(on_gpu.faces) == len(on_cpu.faces) == 6
     for a, b in zip(on_gpu.faces, on_cpu.faces, strict=True):
         np.testing.assert_allclose(a.box, b.box, atol=2.0)
@@ -83,8 +83,8 @@ def test_fp16_path_finds_the_same_faces_on_cpu(engines: dict[str, FaceEngine], t
     """The GPU's precision (fp16 weights and inputs), exercised where no GPU is present."""
     half = load_engine(resolve_pack("shared-scrfd", PackSources()), RuntimeOptions(backend="torch", half=True))
     assert "fp16" in half.description
-    [ours] = half.analyze([t1])
-    [reference] = engines["shared-scrfd"].analyze([t1])
+    [ours] = half.analyse([t1])
+    [reference] = engines["shared-scrfd"].analyse([t1])
     assert len(ours.faces) == len(reference.faces) == 6
     for a, b in zip(ours.faces, reference.faces, strict=True):
         np.testing.assert_allclose(a.box, b.box, atol=2.0)

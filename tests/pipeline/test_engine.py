@@ -16,7 +16,7 @@ from tests.helpers import ALL_PACKS, ONNX_PACKS
 
 @pytest.mark.parametrize("pack", ALL_PACKS)
 def test_all_six_faces_of_t1(engines: dict[str, FaceEngine], t1: np.ndarray, pack: str) -> None:
-    [found] = engines[pack].analyze([t1])
+    [found] = engines[pack].analyse([t1])
     assert len(found.faces) == 6
     assert not found.padded_retry
     size = engines[pack].embedder.embedding_size
@@ -41,8 +41,8 @@ def test_batch_equals_single_calls(engines: dict[str, FaceEngine], faces_dir: Pa
         FaceLocator(engine.detector, engine.locator.aligner, EngineOptions(detect_batch=8, embed_batch=64)),
         engine.embedder,
     )
-    together = batched.analyze(images)
-    alone = [engine.analyze([image])[0] for image in images]
+    together = batched.analyse(images)
+    alone = [engine.analyse([image])[0] for image in images]
     for one, other in zip(together, alone, strict=True):
         assert len(one.faces) == len(other.faces)
         for a, b in zip(one.faces, other.faces, strict=True):
@@ -54,7 +54,7 @@ def test_batch_equals_single_calls(engines: dict[str, FaceEngine], faces_dir: Pa
 @pytest.mark.parametrize("pack", ALL_PACKS)
 def test_masks_without_faces_give_none(engines: dict[str, FaceEngine], faces_dir: Path, pack: str) -> None:
     images = [read_image_file(p).pixels for p in sorted((faces_dir / "scenes").glob("mask_*.jpg"))]
-    assert [len(r.faces) for r in engines[pack].analyze(images)] == [0] * len(images)
+    assert [len(r.faces) for r in engines[pack].analyse(images)] == [0] * len(images)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_tight_crops_are_found_by_padding(
     )
     missed, _ = without_retry.detect(tight_crops)
     assert (missed.counts() == 0).sum() >= len(tight_crops) // 2, "SCRFD should miss frame-filling faces"
-    results = engine.analyze(tight_crops)
+    results = engine.analyse(tight_crops)
     assert all(len(r.faces) >= 1 for r in results)
     assert all(r.padded_retry for r, n in zip(results, missed.counts(), strict=True) if n == 0)
     for result, crop in zip(results, tight_crops, strict=True):
@@ -91,7 +91,7 @@ def test_tight_crops_are_found_by_padding(
 def test_aligned_112px_crop_is_found(engines: dict[str, FaceEngine], faces_dir: Path) -> None:
     image = read_image_file(faces_dir / "scenes" / "Tom_Hanks_54745.png").pixels
     for pack in ONNX_PACKS:
-        [found] = engines[pack].analyze([image])
+        [found] = engines[pack].analyse([image])
         assert len(found.faces) == 1, pack
 
 
@@ -102,8 +102,8 @@ def test_exif_rotated_photo_is_analysed_upright(engines: dict[str, FaceEngine], 
     exif[0x0112] = 8  # stored turned clockwise; viewers rotate it back
     stored = io.BytesIO()
     upright.transpose(Image.Transpose.ROTATE_270).save(stored, format="JPEG", quality=95, exif=exif)
-    [rotated] = engines[pack].analyze([decode_image(stored.getvalue()).pixels])
-    [reference] = engines[pack].analyze([np.asarray(upright)])
+    [rotated] = engines[pack].analyse([decode_image(stored.getvalue()).pixels])
+    [reference] = engines[pack].analyse([np.asarray(upright)])
     assert len(rotated.faces) == len(reference.faces) >= 1
     face = rotated.faces[0]
     eyes_y, mouth_y = face.landmarks[:2, 1].mean(), face.landmarks[3:, 1].mean()
@@ -115,6 +115,6 @@ def test_exif_rotated_photo_is_analysed_upright(engines: dict[str, FaceEngine], 
 
 def test_empty_batch_and_tiny_image(engines: dict[str, FaceEngine]) -> None:
     for engine in engines.values():
-        assert engine.analyze([]) == []
-        [tiny] = engine.analyze([np.zeros((1, 1, 3), np.uint8)])
+        assert engine.analyse([]) == []
+        [tiny] = engine.analyse([np.zeros((1, 1, 3), np.uint8)])
         assert tiny.faces == ()
