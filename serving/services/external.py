@@ -12,17 +12,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
 from configs.settings import ExternalSettings
-from serving.services.sync import SYNC_JOB, connection_of, fetch_limits, query_logger
+from serving.external.fetch import FetchRefusedError, check_url
+from serving.external.remote import SQL_KINDS, RemoteError, RemoteSource, open_source, sql_url
+from serving.services.sync import SYNC_JOB
+from serving.services.sync_records import connection_of, fetch_limits, query_logger
 from storage.audit import AuditLog
 from storage.database import Database
 from storage.errors import ConflictError, InvalidArgumentError
 from storage.external.credentials import CredentialBox
-from storage.external.fetch import FetchRefusedError, check_url
-from storage.external.remote import SQL_KINDS, RemoteError, open_source, sql_url
 from storage.jobs import JobQueue
 from storage.repositories.common import Page
 from storage.repositories.external import ExternalRepository
@@ -30,7 +32,6 @@ from storage.tables import (
     ExternalDatabase,
     Job,
     JobPriority,
-    JobStatus,
     PhotoKind,
     QueryLog,
     SchemaMapping,
@@ -113,11 +114,8 @@ class ExternalService:
         """Connect and list what the source offers: (reachable, tables or feed paths, why not)."""
         source = self.get(database_id)
         try:
-            remote = self._open(source, user)
-            try:
+            with self._remote(source, user) as remote:
                 tables = remote.tables()
-            finally:
-                remote.close()
         except RemoteError as exc:
             outcome: tuple[bool, list[str], str | None] = (False, [], str(exc))
         else:
@@ -136,11 +134,8 @@ class ExternalService:
         source = self.get(database_id)
         _check_mapping_shape(fields)
         try:
-            remote = self._open(source, user)
-            try:
+            with self._remote(source, user) as remote:
                 columns = remote.columns(fields["source"])
-            finally:
-                remote.close()
         except RemoteError as exc:
             raise MappingError(f"the mapping cannot be checked: {exc}") from exc
         named = [
@@ -174,11 +169,11 @@ class ExternalService:
         """Queue a sync (an unfinished one of the same source is returned instead)."""
         with self.db.transaction() as session:
             ExternalRepository(session).get(database_id=database_id)
-            queue = JobQueue(session)
-            for job in queue.find(statuses=[JobStatus.QUEUED, JobStatus.RUNNING], kind=SYNC_JOB, page_size=200).items:
-                if job.payload.get("database_id") == str(database_id):
-                    return job
-            job = queue.enqueue(kind=SYNC_JOB, payload={"database_id": str(database_id)}, created_by_id=user.id)
+            job, created = JobQueue(session).enqueue_once(
+                kind=SYNC_JOB, identity={"database_id": str(database_id)}, created_by_id=user.id
+            )
+            if not created:
+                return job
             self._audit(session, user, "external.sync", database_id, {"job_id": str(job.id)})
             session.flush()
             session.refresh(job)
@@ -194,13 +189,19 @@ class ExternalService:
             ExternalRepository(session).get(database_id=database_id)
             return ExternalRepository(session).queries(database_id=database_id, page=page, page_size=page_size)
 
-    def _open(self, source: ExternalDatabase, user: User) -> Any:
-        return open_source(
+    @contextmanager
+    def _remote(self, source: ExternalDatabase, user: User) -> Iterator[RemoteSource]:
+        """The source opened on ``user``'s behalf (queries logged as theirs), closed afterwards."""
+        remote = open_source(
             connection_of(source, self.box),
             log=query_logger(self.db, source.id, None, f"user:{user.id}"),
             statement_timeout_ms=self.settings.statement_timeout_ms,
             limits=fetch_limits(self.settings),
         )
+        try:
+            yield remote
+        finally:
+            remote.close()
 
     def _audit(self, session: Any, user: User, action: str, target: uuid.UUID, details: dict[str, Any]) -> None:
         AuditLog(session).append(
@@ -221,15 +222,9 @@ def _check_location(kind: SourceKind, location: str) -> None:
         if kind in SQL_KINDS:
             sql_url(kind, location)
         else:
-            check_url(location, allowed_hosts=[_host(location)])  # the scheme and form; addresses at fetch time
+            check_url(location, allowed_hosts=[urlsplit(location).hostname or ""])  # form now; addresses at fetch time
     except (RemoteError, FetchRefusedError) as exc:
         raise InvalidArgumentError(str(exc)) from exc
-
-
-def _host(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    return urlsplit(url).hostname or ""
 
 
 def _check_mapping_shape(fields: dict[str, Any]) -> None:

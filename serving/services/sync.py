@@ -11,14 +11,10 @@ Every remote query lands in the query log; the run's counts in its sync log.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +22,27 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from configs.settings import ExternalSettings
-from models.packs import Calibration
+from pipeline.calibration import Calibration
 from pipeline.errors import ImageError
+from serving.external.fetch import FetchError, FetchRefusedError, fetch
+from serving.external.remote import RemoteError, RemoteSource, Watermark, open_source
 from serving.services.analysis import Analyser, PhotoFaces
-from serving.services.sightings import LiveGallery, PackInfo, PhotoRecord, record_sighting
+from serving.services.sightings import LiveGallery, PackInfo, PhotoRecord, SightingRecorder
+from serving.services.sync_records import (
+    SyncCounts,
+    connection_of,
+    fetch_limits,
+    plain,
+    query_logger,
+    read_under,
+    record_digest,
+    selection_of,
+    sync_summary,
+    write_counts,
+)
 from storage.database import Database
+from storage.errors import describe_error
 from storage.external.credentials import CredentialBox, CredentialsError
-from storage.external.fetch import FetchError, FetchLimits, FetchRefusedError, fetch
-from storage.external.remote import Connection, Query, RemoteError, RemoteSource, Selection, Watermark, open_source
 from storage.photos import PhotoStore
 from storage.repositories.external import ExternalRepository
 from storage.tables import ExternalDatabase, ImageSource, PhotoKind, SchemaMapping, SyncLog, SyncStatus
@@ -46,57 +55,6 @@ MATCHES_PER_FACE = 10
 
 class SyncError(Exception):
     """Raised when a source cannot be synced at all (disabled, no mapping); the sync log says why."""
-
-
-@dataclass
-class SyncCounts:
-    seen: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    failed: int = 0
-    photos: int = 0
-    faces: int = 0
-    matches: int = 0
-
-
-def connection_of(source: ExternalDatabase, box: CredentialBox) -> Connection:
-    credentials = box.open(source.credentials_encrypted, source.id) if source.credentials_encrypted else {}
-    return Connection(source.kind, source.location, credentials, tuple(source.allowed_hosts or ()))
-
-
-def selection_of(mapping: SchemaMapping) -> Selection:
-    wanted = [mapping.id_column, mapping.updated_column, mapping.photo_column, *mapping.field_map.values()]
-    return Selection(
-        source=mapping.source,
-        id_column=mapping.id_column,
-        updated_column=mapping.updated_column,
-        columns=list(dict.fromkeys(c for c in wanted if c)),
-    )
-
-
-def fetch_limits(settings: ExternalSettings) -> FetchLimits:
-    return FetchLimits(settings.photo_max_bytes, settings.fetch_timeout_s, settings.max_redirects)
-
-
-def query_logger(
-    db: Database, database_id: uuid.UUID, sync_log_id: uuid.UUID | None, actor: str
-) -> Callable[[Query], None]:
-    """Write each remote query to the query log in its own transaction (kept if the sync fails)."""
-
-    def log(query: Query) -> None:
-        with db.transaction() as session:
-            ExternalRepository(session).log_query(
-                database_id=database_id,
-                sync_log_id=sync_log_id,
-                text=query.text,
-                parameters=query.parameters,
-                rows=query.rows,
-                duration_ms=query.duration_ms,
-                actor=actor,
-            )
-
-    return log
 
 
 class Syncer:
@@ -114,8 +72,7 @@ class Syncer:
         calibration: Calibration,
     ) -> None:
         self.db, self.box, self.settings, self.analyser, self.photos = db, box, settings, analyser, photos
-        self.pack = pack
-        self.gallery = LiveGallery(pack, calibration)
+        self.recorder = SightingRecorder(pack, LiveGallery(pack, calibration), MATCHES_PER_FACE)
 
     def run(
         self,
@@ -152,7 +109,7 @@ class Syncer:
         except (RemoteError, SyncError, CredentialsError) as exc:
             error = str(exc)
         except Exception as exc:  # recorded, then raised again so the job is retried
-            error = f"{type(exc).__name__}: {exc}"
+            error = describe_error(exc)
             self._finish(log.id, database_id, counts, error, started)
             raise
         finally:
@@ -175,6 +132,9 @@ class Syncer:
         while counts.seen < self.settings.max_rows_per_sync:
             limit = min(self.settings.page_size, self.settings.max_rows_per_sync - counts.seen)
             rows = remote.page(selection, watermark, limit)
+            # Once a page, not once a record; a case opened mid-page is matched from the next page on.
+            with self.db.transaction() as session:
+                self.recorder.refresh(session)
             for row in rows:
                 self._record(source, mapping, row, counts, actor)
             finished = len(rows) < limit
@@ -188,7 +148,7 @@ class Syncer:
             with self.db.transaction() as session:
                 row_of = ExternalRepository(session).get(database_id=source.id, lock=True)
                 row_of.watermark = watermark.dump() if watermark else None
-                _write_counts(session.get_one(SyncLog, log_id), counts)
+                write_counts(session.get_one(SyncLog, log_id), counts)
             if on_page is not None:
                 on_page(counts)
             if finished:
@@ -199,9 +159,9 @@ class Syncer:
     ) -> None:
         counts.seen += 1
         remote_id = str(row[mapping.id_column])
-        data = {target: _plain(row.get(column)) for target, column in mapping.field_map.items()}
+        data = {target: plain(row.get(column)) for target, column in mapping.field_map.items()}
         reference = row.get(mapping.photo_column) if mapping.photo_column else None
-        digest = _digest(data, reference)
+        digest = record_digest(data, reference)
         with self.db.transaction() as session:
             if ExternalRepository(session).record_digest(database_id=source.id, remote_id=remote_id) == digest:
                 counts.unchanged += 1
@@ -222,7 +182,7 @@ class Syncer:
             record, outcome = ExternalRepository(session).upsert_record(
                 database_id=source.id,
                 remote_id=remote_id,
-                remote_updated=None if updated is None else str(_plain(updated)),
+                remote_updated=None if updated is None else str(plain(updated)),
                 digest=digest,
                 data=data,
             )
@@ -240,7 +200,7 @@ class Syncer:
                 return bytes(reference), None
             if mapping.photo_kind is PhotoKind.URL:
                 return fetch(str(reference), allowed_hosts=source.allowed_hosts or (), limits=limits), None
-            return _read_under(Path(mapping.photo_root or "/nonexistent"), str(reference), limits.max_bytes), None
+            return read_under(Path(mapping.photo_root or "/nonexistent"), str(reference), limits.max_bytes), None
         except (FetchError, FetchRefusedError, OSError, ValueError, TypeError) as exc:
             return None, f"cannot get the photo: {exc}"
 
@@ -256,8 +216,7 @@ class Syncer:
         actor: str,
     ) -> None:
         digest, uri = self.photos.put(photo, suffix="." + found.format.lower() if found.format != "unknown" else "")
-        self.gallery.refresh(session)
-        sighting = record_sighting(
+        sighting = self.recorder.record(
             session,
             photo=PhotoRecord(
                 digest=digest,
@@ -274,8 +233,6 @@ class Syncer:
             ),
             faces=found.faces,
             vectors=found.vectors,
-            candidates=self.gallery.candidates(found.vectors, MATCHES_PER_FACE),
-            pack=self.pack,
             actor=actor,
         )
         if sighting.created:
@@ -288,7 +245,7 @@ class Syncer:
     ) -> dict[str, Any]:
         with self.db.transaction() as session:
             log = session.get_one(SyncLog, log_id)
-            _write_counts(log, counts)
+            write_counts(log, counts)
             log.status = SyncStatus.FAILED if error else SyncStatus.SUCCEEDED
             log.error, log.finished_at = error, sa.func.now()
             source = ExternalRepository(session).get(database_id=database_id, lock=True)
@@ -297,59 +254,3 @@ class Syncer:
             session.flush()
             session.refresh(log)
             return sync_summary(log)
-
-
-def sync_summary(log: SyncLog) -> dict[str, Any]:
-    seconds = (log.finished_at - log.started_at).total_seconds() if log.finished_at else None
-    return {
-        "sync_log_id": str(log.id),
-        "status": log.status.value,
-        "records_seen": log.records_seen,
-        "records_created": log.records_created,
-        "records_updated": log.records_updated,
-        "records_unchanged": log.records_unchanged,
-        "records_failed": log.records_failed,
-        "photos": log.photos,
-        "faces": log.faces,
-        "matches": log.matches,
-        "seconds": seconds,
-        "error": log.error,
-    }
-
-
-def _write_counts(log: SyncLog, counts: SyncCounts) -> None:
-    log.records_seen, log.records_created, log.records_updated = counts.seen, counts.created, counts.updated
-    log.records_unchanged, log.records_failed = counts.unchanged, counts.failed
-    log.photos, log.faces, log.matches = counts.photos, counts.faces, counts.matches
-
-
-def _read_under(root: Path, name: str, max_bytes: int) -> bytes:
-    """A path photo: only inside the mapping's folder (no way out by ``..`` or links)."""
-    base = root.resolve()
-    path = (base / name).resolve()
-    if not path.is_relative_to(base) or path == base:
-        raise ValueError("the path lies outside the source's photo folder")
-    if path.stat().st_size > max_bytes:
-        raise ValueError(f"the file is over the limit of {max_bytes} bytes")
-    return path.read_bytes()
-
-
-def _plain(value: Any) -> Any:
-    """A remote value as JSON can keep it."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return None
-    return value
-
-
-def _digest(data: dict[str, Any], photo: Any) -> str:
-    """What a record's content is: its mapped fields and its photo (the bytes, or where they are)."""
-    hasher = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode())
-    if isinstance(photo, bytes | bytearray | memoryview):
-        hasher.update(hashlib.sha256(bytes(photo)).digest())
-    elif photo is not None:
-        hasher.update(str(photo).encode())
-    return hasher.hexdigest()

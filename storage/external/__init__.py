@@ -1,1 +1,1 @@
-"""Partner and government databases, read-only: credentials, remote sources, photo downloads."""
+"""Partner and government sources, as stored: their sealed credentials."""

@@ -25,6 +25,8 @@ import sqlalchemy as sa
 from configs.settings import ExternalSettings
 from models.registry import PackSources, load_engine, resolve_pack
 from pipeline.engine import EngineOptions, FaceEngine
+from serving.external.fetch import FetchLimits
+from serving.external.remote import Connection, Query, Selection, Watermark, open_source
 from serving.services.analysis import EngineAnalyser
 from serving.services.external import ExternalService, MappingError
 from serving.services.sightings import PackInfo
@@ -32,8 +34,6 @@ from serving.services.sync import Syncer
 from storage.database import Database
 from storage.embedded import EmbeddedPostgres
 from storage.external.credentials import CredentialBox
-from storage.external.fetch import FetchLimits
-from storage.external.remote import Connection, Query, Selection, Watermark, open_source
 from storage.photos import PhotoStore
 from storage.tables import (
     Case,
@@ -49,7 +49,7 @@ from storage.tables import (
     SourceKind,
     User,
 )
-from tests.jobs.conftest import PACK, enrol_into
+from tests.serving.scans.conftest import PACK, enrol_into
 
 pytestmark = pytest.mark.postgres
 
