@@ -5,7 +5,7 @@
 
 The images are made from ../shared/faces: each photo mirrored, scaled and re-encoded until
 there are ``--images`` distinct files (a scan stores each content once, so copies would not
-count). "offline" is ``pipeline.stream.analyze_files`` over the same files with the models
+count). "offline" is ``pipeline.stream.analyse_files`` over the same files with the models
 loaded (what `sura faces` does, nothing stored). "scan" is the whole job: Ray Data read →
 locate → embed actors, photos written to the photo store, faces and job progress to an
 embedded PostgreSQL (faces into the pack's HNSW index) in batches. It is timed twice: from
@@ -50,7 +50,7 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     rows = [
-        ("offline engine (analyze_files)", len(paths), offline_faces, offline_seconds),
+        ("offline engine (analyse_files)", len(paths), offline_faces, offline_seconds),
         ("Ray Data pipeline only, steady", pipeline["steady_images"], pipeline["steady_faces"], pipeline["steady"]),
         ("scan job, from start", scan["images"], scan["faces"], scan["total"]),
         ("scan job, after first batch", scan["steady_images"], scan["steady_faces"], scan["steady"]),
@@ -101,14 +101,14 @@ def _offline(args: argparse.Namespace, paths: list[Path]) -> tuple[float, int]:
     from models.registry import PackSources, load_engine, resolve_pack
     from models.session import RuntimeOptions
     from pipeline.engine import EngineOptions
-    from pipeline.stream import analyze_files
+    from pipeline.stream import analyse_files
 
     runtime = RuntimeOptions(backend=args.backend, device=args.device)
     options = EngineOptions(detect_batch=args.locate_batch, embed_batch=args.embed_chunk)
     engine = load_engine(resolve_pack(args.pack, PackSources()), runtime, options)
-    list(analyze_files(engine, paths[:8]))  # warm up
+    list(analyse_files(engine, paths[:8]))  # warm up
     started = time.perf_counter()
-    faces = sum(len(r.faces.faces) for r in analyze_files(engine, paths) if r.faces is not None)
+    faces = sum(len(r.faces.faces) for r in analyse_files(engine, paths) if r.faces is not None)
     return time.perf_counter() - started, faces
 
 
@@ -116,8 +116,9 @@ def _scan(args: argparse.Namespace, work: Path) -> tuple[dict[str, float], dict[
     import ray
 
     from configs.settings import ModelSettings, PipelineSettings, ScanSettings
-    from pipeline.jobs.sources import list_source
-    from serving.services.scans import SCAN_JOB, Scanner, ScanRequest
+    from serving.scans.scanner import Scanner
+    from serving.scans.sources import list_source
+    from serving.services.scans import SCAN_JOB, ScanRequest
     from storage.database import open_database
     from storage.jobs import JobQueue
 
@@ -153,7 +154,7 @@ def _scan(args: argparse.Namespace, work: Path) -> tuple[dict[str, float], dict[
 
 def _drain(batches: Iterator[dict[str, Any]], seen: Callable[[Any], None]) -> dict[str, int]:
     """Consume the pipeline's batches, counting what a scan would store."""
-    from serving.services.scans import ScanProgress
+    from serving.scans.writer import ScanProgress
 
     progress = ScanProgress()
     for batch in batches:

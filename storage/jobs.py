@@ -1,4 +1,4 @@
-"""A durable job queue in PostgreSQL (it replaces the prototype's Celery queue).
+"""A durable job queue in PostgreSQL.
 
 A worker claims a job with ``FOR UPDATE SKIP LOCKED``, so two workers never take the same
 one, and holds it under a lease that it renews with ``heartbeat``. A worker that dies stops
@@ -10,6 +10,7 @@ worker. Each method runs in the caller's transaction: commit right after ``claim
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -186,6 +187,29 @@ class JobQueue:
         if created_by_id is not None:
             query = query.where(Job.created_by_id == created_by_id)
         return paginate(self.session, query, page=page, page_size=page_size)
+
+    def unfinished(self, *, kind: str, payload: dict[str, Any]) -> list[Job]:
+        """Queued or running jobs of ``kind`` whose payload holds ``payload`` (oldest first)."""
+        query = (
+            sa.select(Job)
+            .where(
+                Job.kind == kind,
+                Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]),
+                Job.payload.contains(payload),
+            )
+            .order_by(Job.created_at)
+        )
+        return list(self.session.scalars(query))
+
+    def enqueue_once(self, *, kind: str, identity: dict[str, Any], **job: Any) -> tuple[Job, bool]:
+        """The unfinished job of ``kind`` whose payload holds ``identity``, else a new one (``enqueue``'s
+        arguments); True when it is new. Callers racing on the same identity wait for each other."""
+        key = json.dumps([kind, identity], sort_keys=True, default=str)
+        self.session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(key, 0))))
+        if unfinished := self.unfinished(kind=kind, payload=identity):
+            return unfinished[0], False
+        payload = {**identity, **job.pop("payload", {})}
+        return self.enqueue(kind=kind, payload=payload, **job), True
 
     def schedule(
         self,

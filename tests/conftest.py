@@ -14,12 +14,13 @@ from tests.helpers import ALL_PACKS, SHARED
 
 pytest_plugins = ["tests.postgres", "tests.ray_cluster"]
 
-# Tests are marked by the folder they live in.
+# Tests are marked by the folder (or file) they live in.
 FOLDER_MARKERS = {
     "storage": ("postgres",),
     "serving/api": ("ray", "postgres", "slow"),
     "serving/deployments": ("ray", "postgres", "slow"),
-    "jobs": ("ray", "postgres", "slow"),
+    "serving/scans/test_scan.py": ("ray", "postgres", "slow"),
+    "serving/scans/test_resume.py": ("ray", "postgres", "slow"),
 }
 
 
@@ -35,7 +36,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         where = Path(str(item.path)).relative_to(root).as_posix()
         for folder, markers in FOLDER_MARKERS.items():
-            if where.startswith(folder + "/"):
+            if where == folder or where.startswith(folder + "/"):
                 for marker in markers:
                     item.add_marker(marker)
         if "gpu" in item.keywords and not has_cuda:

@@ -21,14 +21,18 @@ import click
 from configs.settings import Settings, get_settings
 from models.errors import ModelError
 from models.registry import resolve_pack
-from pipeline.jobs.sources import SourceError, SourceItem, list_source
 from serving.cli.common import engine_options, with_overrides
 from serving.cli.database import database
-from serving.services.scans import SCAN_JOB, Scanner, ScanProgress, ScanRequest, normalise_source, same_scan
+from serving.scans.scanner import Scanner
+from serving.scans.sources import SourceError, SourceItem, list_source
+from serving.scans.writer import ScanProgress
+from serving.services.scans import SCAN_JOB, ScanRequest, normalise_source
 from storage.database import Database
-from storage.errors import StorageError
+from storage.errors import StorageError, describe_error
+from storage.indexes import prepare_pack_index
 from storage.jobs import JobQueue
-from storage.tables import Job, JobPriority, JobStatus
+from storage.leases import keep_lease
+from storage.tables import Job, JobPriority
 
 FAILURES_SHOWN = 20
 
@@ -57,12 +61,13 @@ def scan_command(
     request = ScanRequest(source=normalise_source(source), pack=settings.models.pack, source_label=source_label)
     try:
         items = list_source(request.source)
-        resolve_pack(request.pack, settings.models.sources())  # fetched once here, not by every actor
+        pack = resolve_pack(request.pack, settings.models.sources())  # fetched once here, not by every actor
     except (SourceError, ModelError) as exc:
         raise click.ClickException(str(exc)) from exc
     worker = f"cli:{socket.gethostname()}:{os.getpid()}"
     lease = timedelta(seconds=settings.scan.lease_s)
     with database() as db:
+        prepare_pack_index(db, pack=pack.name, dimension=pack.embedding_size)
         job = _claim(db, request, worker, lease, JobPriority[priority.upper()])
         if job is None:
             return  # another driver finished it while we waited
@@ -89,13 +94,7 @@ def _claim(db: Database, request: ScanRequest, worker: str, lease: timedelta, pr
     while True:
         with db.transaction() as session:
             queue = JobQueue(session)
-            unfinished = [
-                job
-                for job in queue.find(
-                    statuses=[JobStatus.QUEUED, JobStatus.RUNNING], kind=SCAN_JOB, page_size=200
-                ).items
-                if same_scan(job, request)
-            ]
+            unfinished = queue.unfinished(kind=SCAN_JOB, payload=request.identity())
             if not unfinished:
                 if announced:
                     return None
@@ -151,13 +150,15 @@ def _drive(
             shown = progress.seen
 
         try:
-            result = scanner.run(job, lease=lease, items=items, on_progress=advance)
+            with keep_lease(db, job_id=job.id, worker=worker, lease=lease):
+                result = scanner.run(job, lease=lease, items=items, on_progress=advance)
         except KeyboardInterrupt:
             click.echo("\ninterrupted: run the same command again to resume", err=True)
             sys.exit(130)
         except Exception as exc:
-            _fail(db, job, worker, f"{type(exc).__name__}: {exc}")
-            raise click.ClickException(f"the scan failed: {exc} (run the same command again to resume)") from exc
+            _fail(db, job, worker, describe_error(exc))
+            reason = describe_error(exc)
+            raise click.ClickException(f"the scan failed: {reason} (run the same command again to resume)") from exc
     with db.transaction() as session:
         JobQueue(session).complete(job_id=job.id, worker=worker, result=result)
     return result

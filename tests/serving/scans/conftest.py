@@ -18,7 +18,7 @@ from configs.settings import ModelSettings, PipelineSettings, ScanSettings
 from models.registry import PackSources, load_engine, resolve_pack
 from pipeline.decode import read_image_file
 from pipeline.engine import EngineOptions, FaceEngine
-from serving.services.scans import Scanner
+from serving.scans.scanner import Scanner
 from storage.database import Database
 from storage.repositories.cases import CaseRepository
 from storage.repositories.faces import FaceRepository, ImageRepository, NewFace
@@ -103,7 +103,7 @@ def enrol_into(
     db: Database, engine: FaceEngine, name: str, photo: Path, *, status: CaseStatus = CaseStatus.OPEN
 ) -> uuid.UUID:
     """Open a case whose reference face comes from ``photo`` (the largest face in it)."""
-    [found] = engine.analyze([read_image_file(photo).pixels])
+    [found] = engine.analyse([read_image_file(photo).pixels])
     face = max(found.faces, key=lambda f: f.size)
     data = photo.read_bytes()
     with db.transaction() as session:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.jobs.sources import SourceError, SourceItem, list_source, read_items
+from serving.scans.sources import SourceError, SourceItem, list_source, read_items
 
 LIMIT = 2**20
 

@@ -20,8 +20,8 @@ from storage.database import Database
 from storage.embedded import EmbeddedPostgres
 from storage.photos import PARTIAL, PhotoStore
 from storage.tables import Case, Image, ImageSource, Job, JobStatus
-from tests.jobs.conftest import PACK, Archive, Stored, build_archive, enrol_into, stored
 from tests.postgres import fresh_database
+from tests.serving.scans.conftest import PACK, Archive, Stored, build_archive, enrol_into, stored
 
 SURA = Path(sys.executable).parent / "sura"
 

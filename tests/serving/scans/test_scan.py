@@ -9,11 +9,12 @@ import pytest
 
 from pipeline.decode import decode_image
 from pipeline.engine import FaceEngine
-from serving.services.scans import SCAN_JOB, Scanner, ScanRequest, normalise_source
+from serving.scans.scanner import Scanner
+from serving.services.scans import SCAN_JOB, ScanRequest, normalise_source
 from storage.database import Database
 from storage.jobs import JobQueue
 from storage.tables import CaseStatus, Job, JobStatus
-from tests.jobs.conftest import PACK, Archive, EnrolCase, stored
+from tests.serving.scans.conftest import PACK, Archive, EnrolCase, stored
 
 LEASE = timedelta(seconds=30)
 
@@ -47,7 +48,7 @@ def test_a_scan_stores_every_face_once_and_matches_only_open_cases(
     # Reference photos that are also in the archive are stored already: not sightings again.
     enrolled = {path.read_bytes() for path in references}
     distinct = {data for data in archive.photos.values()} - enrolled
-    expected_faces = sum(len(engine.analyze([decode_image(data).pixels])[0].faces) for data in distinct)
+    expected_faces = sum(len(engine.analyse([decode_image(data).pixels])[0].faces) for data in distinct)
     after = stored(db)
     assert len(after.images) == len(distinct)
     assert after.faces == expected_faces
@@ -111,7 +112,7 @@ def test_a_cancelled_scan_stops_at_the_next_batch(db: Database, scanner: Scanner
 
 
 def test_a_source_that_does_not_exist_fails_clearly(db: Database, scanner: Scanner, tmp_path: Path) -> None:
-    from pipeline.jobs.sources import SourceError
+    from serving.scans.sources import SourceError
 
     with pytest.raises(SourceError, match="no such"):
         run_scan(db, scanner, tmp_path / "nowhere")

@@ -1,5 +1,8 @@
 """The Ray Data stages of a scan: read (and skip stored photos) → locate (decode, detect, align) → embed.
 
+The stages run the engine's own batch functions (``locate_each``, ``embed_groups``), the same
+ones the Serve deployments run.
+
 Each stage maps a batch (a dict of numpy columns) to a batch. Locating decodes inside the
 stage's own process, so decoded pixels never cross Ray's object store: only the photo bytes
 go in, only faces, 112×112 crops and embeddings come out. Arrays travel as raw bytes columns
@@ -16,15 +19,17 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import SecretStr
 
 from models.registry import PackSources, load_embedder, load_locator, resolve_pack
 from models.session import RuntimeOptions
-from pipeline.decode import DecodedImage, decode_image
-from pipeline.engine import EngineOptions, embed_in_chunks
-from pipeline.errors import ImageError
-from pipeline.jobs.sources import SourceItem, read_items
-from pipeline.types import AlignedFaces, Face
+from pipeline.decode import DecodedImage, decode_each
+from pipeline.engine import EngineOptions, LocatedImage, embed_groups, locate_each
+from pipeline.types import Face
+from serving.scans.sources import SourceItem, read_items
+from storage.database import Database, open_database
 from storage.photos import PhotoStore
+from storage.repositories.faces import ImageRepository
 
 Batch = dict[str, NDArray[Any]]
 
@@ -82,12 +87,13 @@ class FaceBlock:
 class ReadStage:
     """Reads each file and hashes it; photos already stored (by content) are marked ``known`` and not passed on.
 
-    With a database ``dsn`` the actor keeps one connection to look digests up, a batch per query.
+    With a database URL the actor asks the image repository which digests are stored, a batch
+    per query. The URL arrives as a ``SecretStr``, so no repr or log line of Ray's shows it.
     """
 
-    def __init__(self, max_bytes: int, dsn: str | None = None) -> None:
-        self.max_bytes, self.dsn = max_bytes, dsn
-        self._connection: Any = None
+    def __init__(self, max_bytes: int, db_url: SecretStr | None = None) -> None:
+        self.max_bytes, self.db_url = max_bytes, db_url
+        self._db: Database | None = None
 
     def __call__(self, batch: Batch) -> Batch:
         items = [
@@ -111,16 +117,12 @@ class ReadStage:
         }
 
     def _stored(self, digests: list[str]) -> set[str]:
-        if self.dsn is None or not digests:
+        if self.db_url is None or not digests:
             return set()
-        import psycopg  # only scans that write to a database need it
-
-        if self._connection is None or self._connection.closed:
-            self._connection = psycopg.connect(self.dsn, autocommit=True)
-        rows = self._connection.execute(
-            "SELECT content_sha256 FROM images WHERE content_sha256 = ANY(%s)", (digests,)
-        ).fetchall()
-        return {row[0] for row in rows}
+        if self._db is None:
+            self._db = open_database(self.db_url.get_secret_value(), data_dir=Path(), migrate=False)
+        with self._db.transaction() as session:
+            return ImageRepository(session).known_digests(digests)
 
 
 class LocateStage:
@@ -134,60 +136,39 @@ class LocateStage:
         self.pool = ThreadPoolExecutor(models.decode_workers, thread_name_prefix="decode")  # Pillow frees the GIL
 
     def __call__(self, batch: Batch) -> Batch:
-        rows = len(batch["key"])
         errors = list(batch["error"])
-        todo = [i for i in range(rows) if not errors[i] and not batch["known"][i]]
-        results = list(self.pool.map(self._decode, [batch["data"][i] for i in todo]))
-        decoded: dict[int, DecodedImage] = {}
-        for i, result in zip(todo, results, strict=True):
-            if isinstance(result, DecodedImage):
-                decoded[i] = result
-            else:
-                errors[i] = result
-        order = sorted(decoded)
-        out: dict[str, list[Any]] = {
-            name: [] for name in ("uri", "width", "height", "format", "faces", "block", "crops")
-        }
-        if order:
-            located = self.locator.locate([decoded[i].pixels for i in order])
-            per_image = located.per_image([(decoded[i].width, decoded[i].height) for i in order])
-            bounds = np.concatenate([[0], np.cumsum(located.detections.counts())]).astype(int)
-        position = {i: n for n, i in enumerate(order)}
-        for i in range(rows):
-            if i not in position:
-                for name, empty in (
-                    ("uri", ""),
-                    ("width", 0),
-                    ("height", 0),
-                    ("format", ""),
-                    ("faces", 0),
-                    ("block", b""),
-                    ("crops", b""),
-                ):
-                    out[name].append(empty)
-                continue
-            n, image = position[i], decoded[i]
-            faces = per_image[n].faces
-            suffix = "." + image.format.lower() if image.format != "unknown" else ""
-            out["uri"].append(self.photos.put(batch["data"][i], suffix=suffix)[1])
-            out["width"].append(image.width)
-            out["height"].append(image.height)
-            out["format"].append(image.format)
-            out["faces"].append(len(faces))
-            out["block"].append(_block(faces).to_bytes())
-            out["crops"].append(located.aligned.crops[bounds[n] : bounds[n + 1]].tobytes())
+        todo = [i for i in range(len(errors)) if not errors[i] and not batch["known"][i]]
+        decoded = decode_each([batch["data"][i] for i in todo], max_pixels=self.max_pixels, map_each=self.pool.map)
+        images = {i: d for i, d in zip(todo, decoded, strict=True) if isinstance(d, DecodedImage)}
+        for i, outcome in zip(todo, decoded, strict=True):
+            if not isinstance(outcome, DecodedImage):
+                errors[i] = str(outcome)
+        located = dict(zip(images, locate_each(self.locator, [d.pixels for d in images.values()]), strict=True))
+        rows = [
+            self._row(batch["data"][i], images[i], located[i]) if i in images else _NO_ROW for i in range(len(errors))
+        ]
         kept = {k: v for k, v in batch.items() if k != "data"}
-        return {
-            **kept,
-            "error": np.array(errors, dtype=object),
-            **{k: np.array(v, dtype=object) for k, v in out.items()},
-        }
+        columns = {name: np.array([row[n] for row in rows], dtype=object) for n, name in enumerate(_LOCATED)}
+        return {**kept, "error": np.array(errors, dtype=object), **columns}
 
-    def _decode(self, data: bytes) -> DecodedImage | str:
-        try:
-            return decode_image(data, max_pixels=self.max_pixels)
-        except ImageError as error:
-            return str(error)
+    def _row(self, data: bytes, image: DecodedImage, located: LocatedImage) -> tuple[Any, ...]:
+        """The stored photo's uri, size, format and faces, in the order of ``_LOCATED``."""
+        suffix = "." + image.format.lower() if image.format != "unknown" else ""
+        faces = located.faces.faces
+        uri = self.photos.put(data, suffix=suffix)[1]
+        return (
+            uri,
+            image.width,
+            image.height,
+            image.format,
+            len(faces),
+            _block(faces).to_bytes(),
+            located.crops.tobytes(),
+        )
+
+
+_LOCATED = ("uri", "width", "height", "format", "faces", "block", "crops")
+_NO_ROW: tuple[Any, ...] = ("", 0, 0, "", 0, b"", b"")
 
 
 class EmbedStage:
@@ -200,16 +181,10 @@ class EmbedStage:
         self.chunk = models.engine.embed_batch
 
     def __call__(self, batch: Batch) -> Batch:
-        counts = [int(c) for c in batch["faces"]]
         shape = (-1, self.size, self.size, 3)
-        crops = [
-            np.frombuffer(c, dtype=np.uint8).reshape(shape) for c, n in zip(batch["crops"], counts, strict=True) if n
-        ]
-        joined = np.concatenate(crops) if crops else np.zeros((0, self.size, self.size, 3), np.uint8)
-        index = np.repeat(np.arange(len(crops)), [len(c) for c in crops])
-        vectors = embed_in_chunks(self.embedder, AlignedFaces(joined, index), self.chunk)
-        parts = iter(np.split(vectors, np.cumsum([len(c) for c in crops])[:-1]) if crops else [])
-        embeddings = [next(parts).astype(np.float32).tobytes() if n else b"" for n in counts]
+        groups = [np.frombuffer(c, dtype=np.uint8).reshape(shape) for c in batch["crops"]]
+        vectors = embed_groups(self.embedder, groups, self.chunk)
+        embeddings = [v.astype(np.float32).tobytes() if len(v) else b"" for v in vectors]
         kept = {k: v for k, v in batch.items() if k != "crops"}
         return {**kept, "embeddings": np.array(embeddings, dtype=object)}
 

@@ -1,1 +1,0 @@
-"""Batch jobs on Ray Data: archive scans that run the same pipeline as the Serve chain."""

@@ -1,0 +1,1 @@
+"""Archive scans on Ray Data: sources, the pipeline's stages, the driver and its writer."""
