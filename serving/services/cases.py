@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from serving.auth.policy import REPORTER_FIELDS, Action, authorize, authorize_case
 from serving.errors import PermissionDeniedError
 from serving.services.notify import Event, Notifier, case_followers
-from serving.services.sightings import queue_retro_search
+from serving.services.retro import queue_retro_search
 from storage.audit import AuditLog
 from storage.database import Database
 from storage.erasure import ErasureReason, ErasureReport, erase_case

@@ -11,20 +11,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline import errors as image_errors
+from pipeline.match import Candidate
 from pipeline.types import Face
 from serving.auth.policy import Action, authorize_case
-from serving.deployments.messages import Candidate, LocatedPhoto, PhotoError
+from serving.deployments.messages import LocatedPhoto, PhotoError
 from serving.errors import EnrolmentError
-from serving.services.sightings import (
-    PackInfo,
-    PhotoRecord,
-    Sighting,
-    add_image,
-    new_faces,
-    queue_retro_search,
-    record_sighting,
-)
+from serving.services.retro import queue_retro_search
+from serving.services.sightings import PackInfo, PhotoRecord, Sighting, SightingRecorder, add_image, new_faces
 from storage.audit import AuditLog
 from storage.database import Database
 from storage.errors import ConflictError, InvalidTransitionError
@@ -73,13 +66,14 @@ class FaceService:
     ) -> None:
         self.detector, self.embedder, self.matcher = detector, embedder, matcher
         self.db, self.photos, self.pack = db, photos, pack
+        self.recorder = SightingRecorder(pack)
         self.rules = rules or EnrolmentRules()
 
     async def analyse(self, photo: bytes) -> Analysis:
         """Detect, align and embed; unreadable photos raise the matching ``ImageError``."""
         located = await self.detector.locate.remote(photo)
         if isinstance(located, PhotoError):
-            raise getattr(image_errors, located.kind, image_errors.ImageError)(located.message)
+            raise located.exception()
         vectors = (
             await self.embedder.embed.remote(located.crops) if len(located.crops) else np.zeros((0, 1), np.float32)
         )
@@ -137,14 +131,13 @@ class FaceService:
         self, analysis: Analysis, candidates: list[list[Candidate]], record: PhotoRecord, user: User
     ) -> Sighting:
         with self.db.transaction() as session:
-            return record_sighting(
+            return self.recorder.record(
                 session,
                 photo=record,
                 faces=analysis.located.faces.faces,
                 vectors=analysis.vectors,
-                candidates=candidates,
-                pack=self.pack,
                 actor=f"user:{user.id}",
+                candidates=candidates,
             )
 
     def _store_reference(

@@ -10,17 +10,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from configs.settings import SmtpSettings
-from models.packs import Calibration
+from pipeline.calibration import Calibration
+from serving.scans.scanner import Scanner
 from serving.services.delivery import send_email, send_webhook
-from serving.services.notify import webhook_secret
-from serving.services.scans import SCAN_JOB, Scanner
-from serving.services.sightings import RETRO_JOB, retro_search
+from serving.services.notify import Event, Notifier, webhook_secret
+from serving.services.retro import RETRO_JOB, retro_search
+from serving.services.scans import SCAN_JOB
 from serving.services.sync import SYNC_JOB, Syncer
 from storage.database import Database
 from storage.erasure import ErasureReason, erase_case
+from storage.errors import StorageError, describe_error
+from storage.jobs import JobQueue
+from storage.leases import keep_lease
 from storage.photos import PhotoStore
 from storage.repositories.cases import CaseRepository
-from storage.tables import Job, Notification, NotificationPreference, User
+from storage.tables import Job, JobStatus, Notification, NotificationKind, NotificationPreference, User
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +70,18 @@ class JobHandlers:
     @property
     def kinds(self) -> list[str]:
         return list(self._kinds)
+
+    def execute(self, job: Job, *, worker: str) -> JobStatus:
+        """Run a job ``worker`` holds, keeping its lease, and record the outcome; returns the job's status.
+
+        A failure is recorded by ``describe_error`` only: never a bound parameter, an embedding or a name.
+        """
+        try:
+            with keep_lease(self.db, job_id=job.id, worker=worker, lease=self.lease):
+                result = self.run(job)
+        except Exception as error:
+            return self._finish(job, worker, error=describe_error(error))
+        return self._finish(job, worker, result=result)
 
     def run(self, job: Job) -> dict[str, Any]:
         """Do the job; returns its result. Raising fails this attempt (the queue retries)."""
@@ -127,6 +143,26 @@ class JobHandlers:
         if self.syncer is None:
             raise UnknownJobError("this worker does not sync external sources")
         return self.syncer.run(uuid.UUID(payload["database_id"]), job_id=job.id, actor=f"job:{job.id}")
+
+    def _finish(
+        self, job: Job, worker: str, *, result: dict[str, Any] | None = None, error: str | None = None
+    ) -> JobStatus:
+        try:
+            with self.db.transaction() as session:
+                queue = JobQueue(session)
+                done = (
+                    queue.complete(job_id=job.id, worker=worker, result=result)
+                    if error is None
+                    else queue.fail(job_id=job.id, worker=worker, error=error)
+                )
+                if done.created_by_id and done.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+                    kind = "finished" if done.status is JobStatus.SUCCEEDED else "failed"
+                    event = Event(NotificationKind.JOB_FINISHED, f"Job {done.kind} {kind}", job_id=done.id)
+                    Notifier(session).send(event, [done.created_by_id])
+                return done.status
+        except StorageError as exc:  # e.g. the lease was lost to another worker meanwhile
+            logger.warning("job %s: could not record its outcome: %s", job.id, describe_error(exc))
+            return JobStatus.FAILED
 
     def _delivery(self, payload: dict[str, Any]) -> tuple[Notification, NotificationPreference, User]:
         with self.db.transaction() as session:

@@ -1,8 +1,8 @@
 """Recording a sighting photo: once per content, its faces, and a pending match per case above threshold.
 
-Shared by the API (one photo) and archive scans (many): the same rules, the same notifications.
-The other direction is the retro search: a case's new reference face is searched against every
-sighting face stored before (pgvector), as a queued job.
+One recorder serves the API (one photo), archive scans and external syncs (batches): the same
+rules, the same notifications, the same audit. The other direction, a case's new reference
+face searched against the sightings stored before, is ``serving.services.retro``.
 """
 
 from __future__ import annotations
@@ -17,21 +17,18 @@ import sqlalchemy as sa
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
-from models.packs import Calibration
-from pipeline.match import CaseGallery
+from pipeline.calibration import Calibration
+from pipeline.match import Candidate, CaseGallery, rank_candidates
 from pipeline.types import Face
-from serving.deployments.messages import Candidate
 from serving.services.notify import Event, Notifier, case_workers
 from storage.audit import AuditLog
-from storage.jobs import JobQueue
 from storage.repositories.cases import CaseRepository
 from storage.repositories.faces import FaceRepository, ImageRepository, NewFace
 from storage.repositories.matches import MatchRepository
-from storage.tables import Case, CaseStatus, Image, ImageSource, JobPriority, Match, NotificationKind, ProcessingStatus
 from storage.tables import Face as FaceRow
+from storage.tables import Image, ImageSource, Match, NotificationKind, ProcessingStatus
 
-RETRO_JOB = "retro.search"
-RETRO_LIMIT = 1000  # sighting faces looked at per reference face, nearest first
+MATCHES_PER_FACE = 10  # cases a face is compared with when no caller says otherwise
 
 
 @dataclass(frozen=True)
@@ -72,29 +69,6 @@ class Sighting:
     faces: list[StoredFace]
 
 
-def rank_candidates(
-    gallery: CaseGallery, calibration: Calibration, vectors: NDArray[np.float32], k: int
-) -> list[list[Candidate]]:
-    """Per face embedding: the ``k`` closest open cases with their calibrated meaning."""
-    if len(vectors) == 0:
-        return []
-    threshold = calibration.threshold()
-    found = gallery.search(np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1), k)
-    return [
-        [
-            Candidate(
-                case_id=case,
-                similarity=similarity,
-                false_accept_rate=float(calibration.false_accept_rate(np.array([similarity]))[0]),
-                above_threshold=similarity >= threshold,
-                reference_face_id=face,
-            )
-            for case, similarity, face in hits
-        ]
-        for hits in found
-    ]
-
-
 class LiveGallery:
     """The reference faces of open cases of one pack, for matching outside the Serve chain.
 
@@ -118,55 +92,116 @@ class LiveGallery:
         return rank_candidates(self.gallery, self.calibration, vectors, k)
 
 
-def record_sighting(
-    session: Session,
-    *,
-    photo: PhotoRecord,
-    faces: Sequence[Face],
-    vectors: NDArray[np.float32],
-    candidates: Sequence[Sequence[Candidate]],
-    pack: PackInfo,
-    actor: str,
-    audit: bool = True,
-) -> Sighting:
-    """Store the photo, its faces and new matches; a photo stored before is returned as it was.
+@dataclass(frozen=True)
+class BatchAudit:
+    """The one audit entry a batch of sightings gets (a scan's batch: the job is its target)."""
 
-    ``audit=False`` leaves the audit entry to the caller (a scan writes one per batch).
+    action: str
+    target_type: str
+    target_id: uuid.UUID
+
+
+class SightingRecorder:
+    """The one place a sighting is stored: the photo once by content, its faces, a pending match per
+    case above threshold, the notifications of new matches and the audit entry.
+
+    The API passes the Matcher's candidates; jobs (scans, syncs) match against ``gallery``,
+    refreshed once per batch.
     """
-    image, created = add_image(session, photo)
-    if not created:
-        return Sighting(image.id, False, stored_faces(session, image.id))
-    rows = FaceRepository(session).add(image_id=image.id, pack=pack.name, faces=new_faces(faces, vectors))
-    matches = MatchRepository(session)
-    stored = []
-    for row, face, hits in zip(rows, faces, candidates, strict=True):
-        made = [
-            matches.record(
+
+    def __init__(self, pack: PackInfo, gallery: LiveGallery | None = None, matches_per_face: int = MATCHES_PER_FACE):
+        self.pack, self.gallery, self.matches_per_face = pack, gallery, matches_per_face
+
+    def refresh(self, session: Session) -> None:
+        """Bring the gallery up to the open cases as they are now (one cheap query when nothing changed)."""
+        if self.gallery is not None:
+            self.gallery.refresh(session)
+
+    def record(
+        self,
+        session: Session,
+        *,
+        photo: PhotoRecord,
+        faces: Sequence[Face],
+        vectors: NDArray[np.float32],
+        actor: str,
+        candidates: Sequence[Sequence[Candidate]] | None = None,
+        audit: bool = True,
+    ) -> Sighting:
+        """Store one photo; a photo stored before is returned as it was. ``audit=False``: the caller audits."""
+        image, created = add_image(session, photo)
+        if not created:
+            return Sighting(image.id, False, stored_faces(session, image.id))
+        if candidates is None:
+            candidates = self._candidates(vectors)
+        rows = FaceRepository(session).add(image_id=image.id, pack=self.pack.name, faces=new_faces(faces, vectors))
+        stored = [
+            StoredFace(row.id, face, self._matches(session, row.id, hits))
+            for row, face, hits in zip(rows, faces, candidates, strict=True)
+        ]
+        if audit:
+            details = {"faces": len(rows), "matches": _count_matches(stored), "source": photo.source.value}
+            AuditLog(session).append(
+                actor=actor, action="sighting.record", target_type="image", target_id=image.id, details=details
+            )
+        return Sighting(image.id, True, stored)
+
+    def record_batch(
+        self,
+        session: Session,
+        photos: Sequence[tuple[PhotoRecord, Sequence[Face], NDArray[np.float32]]],
+        *,
+        actor: str,
+        audit: BatchAudit,
+    ) -> list[Sighting]:
+        """Store a batch of photos in the caller's transaction, matched against the gallery as it is now,
+        with one audit entry for the batch (written last: the audit chain's lock is held only until commit)."""
+        self.refresh(session)
+        sightings = [self.record(session, photo=p, faces=f, vectors=v, actor=actor, audit=False) for p, f, v in photos]
+        created = [s for s in sightings if s.created]
+        if created:
+            details = {
+                "images": [str(s.image_id) for s in created],
+                "faces": sum(len(s.faces) for s in created),
+                "matches": sum(_count_matches(s.faces) for s in created),
+            }
+            AuditLog(session).append(
+                actor=actor,
+                action=audit.action,
+                target_type=audit.target_type,
+                target_id=audit.target_id,
+                details=details,
+            )
+        return sightings
+
+    def _candidates(self, vectors: NDArray[np.float32]) -> list[list[Candidate]]:
+        if self.gallery is None:
+            raise ValueError("a recorder without a gallery needs the candidates from its caller")
+        return self.gallery.candidates(vectors, self.matches_per_face)
+
+    def _matches(self, session: Session, face_id: uuid.UUID, hits: Sequence[Candidate]) -> list[Match]:
+        """A pending match per case above threshold; the people working a case hear of new ones."""
+        repository, made = MatchRepository(session), []
+        for hit in hits:
+            if not hit.above_threshold:
+                continue
+            match, fresh = repository.record(
                 case_id=hit.case_id,
-                face_id=row.id,
+                face_id=face_id,
                 reference_face_id=hit.reference_face_id,
                 similarity=hit.similarity,
                 false_accept_rate=hit.false_accept_rate,
-                pack=pack.name,
-                threshold=pack.threshold,
+                pack=self.pack.name,
+                threshold=self.pack.threshold,
             )
-            for hit in hits
-            if hit.above_threshold
-        ]
-        for match, fresh in made:
             if fresh:
                 announce(session, match)
-        stored.append(StoredFace(row.id, face, [match for match, _ in made]))
-    if not audit:
-        return Sighting(image.id, True, stored)
-    AuditLog(session).append(
-        actor=actor,
-        action="sighting.record",
-        target_type="image",
-        target_id=image.id,
-        details={"faces": len(rows), "matches": sum(len(s.matches) for s in stored), "source": photo.source.value},
-    )
-    return Sighting(image.id, True, stored)
+            made.append(match)
+        return made
+
+
+def _count_matches(faces: Sequence[StoredFace]) -> int:
+    return sum(len(face.matches) for face in faces)
 
 
 def add_image(session: Session, photo: PhotoRecord, **details: object) -> tuple[Image, bool]:
@@ -232,50 +267,3 @@ def stored_faces(session: Session, image_id: uuid.UUID) -> list[StoredFace]:
         query_matches = sa.select(Match).where(Match.face_id == row.id).order_by(Match.similarity.desc())
         stored.append(StoredFace(row.id, face, list(session.scalars(query_matches))))
     return stored
-
-
-def queue_retro_search(session: Session, faces: Sequence[FaceRow]) -> None:
-    """Search these reference faces against all stored sightings, soon, in a job (one per face)."""
-    queue = JobQueue(session)
-    for face in faces:
-        queue.enqueue(kind=RETRO_JOB, payload={"face_id": str(face.id), "pack": face.pack}, priority=JobPriority.HIGH)
-
-
-def retro_search(session: Session, *, face_id: uuid.UUID, calibration: Calibration, pack: str) -> dict[str, object]:
-    """Record a pending match for every stored sighting face above threshold for this reference face."""
-    face = session.get(FaceRow, face_id)
-    if face is None or face.case_id is None:
-        return {"skipped": "the reference face no longer exists"}
-    if face.pack != pack:
-        return {"skipped": f"the face belongs to pack {face.pack}, this worker matches {pack}"}
-    case = session.get(Case, face.case_id)
-    if case is None or case.status is not CaseStatus.OPEN:
-        return {"skipped": "the case is no longer open"}
-    threshold = calibration.threshold()
-    hits = FaceRepository(session).search(
-        pack=pack, vector=np.asarray(face.embedding, np.float32), k=RETRO_LIMIT, sightings_only=True
-    )
-    matches = MatchRepository(session)
-    above = [hit for hit in hits if hit.similarity >= threshold]
-    fresh = 0
-    for hit in above:
-        match, created = matches.record(
-            case_id=case.id,
-            face_id=hit.face_id,
-            reference_face_id=face.id,
-            similarity=hit.similarity,
-            false_accept_rate=float(calibration.false_accept_rate(np.array([hit.similarity]))[0]),
-            pack=pack,
-            threshold=threshold,
-        )
-        if created:
-            announce(session, match)
-            fresh += 1
-    AuditLog(session).append(
-        actor="system:retro-search",
-        action="case.retro_search",
-        target_type="case",
-        target_id=case.id,
-        details={"face_id": str(face.id), "above_threshold": len(above), "new_matches": fresh},
-    )
-    return {"searched": len(hits), "above_threshold": len(above), "new_matches": fresh}

@@ -13,13 +13,13 @@ from models.registry import PackSources, load_engine, resolve_pack
 from pipeline.decode import read_image_file
 from pipeline.engine import EngineOptions, FaceEngine
 from serving.services.cases import CaseService
-from serving.services.sightings import RETRO_JOB, retro_search
+from serving.services.retro import RETRO_JOB, retro_search
 from storage.database import Database
 from storage.jobs import JobQueue
 from storage.photos import PhotoStore
 from storage.repositories.faces import FaceRepository, ImageRepository, NewFace
 from storage.tables import Case, CaseStatus, Face, Image, ImageSource, Job, Match, Notification, ProcessingStatus, Role
-from tests.jobs.conftest import PACK, enrol_into
+from tests.serving.scans.conftest import PACK, enrol_into
 
 pytestmark = pytest.mark.postgres
 
@@ -31,7 +31,7 @@ def engine(shared: Path) -> FaceEngine:
 
 def store_sightings(db: Database, engine: FaceEngine, photos: list[Path]) -> None:
     for photo in photos:
-        [found] = engine.analyze([read_image_file(photo).pixels])
+        [found] = engine.analyse([read_image_file(photo).pixels])
         data = photo.read_bytes()
         with db.transaction() as session:
             image, _ = ImageRepository(session).add(
