@@ -14,11 +14,15 @@ from serving.auth.policy import Action, authorize
 from serving.auth.tokens import AccessClaims, read_access_token
 from serving.auth.users import ActiveUsers
 from serving.errors import AuthenticationError, UnsupportedMediaError, UploadTooLargeError
+from serving.services.audit import AuditService
 from serving.services.cases import CaseService
 from serving.services.external import ExternalService
 from serving.services.faces import FaceService
 from serving.services.matches import MatchService
-from serving.services.sessions import SessionService
+from serving.services.notifications import NotificationService
+from serving.services.queue import JobService
+from serving.services.signins import SignInService
+from serving.services.users import UserService
 from storage.database import Database
 from storage.tables import User
 
@@ -28,16 +32,18 @@ class GatewayState:
     """Everything a request may need, made once per gateway replica."""
 
     db: Database
-    users: ActiveUsers
-    sessions: SessionService
+    active_users: ActiveUsers
+    signins: SignInService
+    users: UserService
     faces: FaceService
     cases: CaseService
     matches: MatchService
+    notifications: NotificationService
+    jobs: JobService
+    audit: AuditService
+    external: ExternalService
     token_secret: str
     max_upload_bytes: int
-    pack: str
-    external: ExternalService
-    scan_sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,7 @@ class Upload:
 
 @dataclass(frozen=True)
 class SignedIn:
-    """The user a valid access token speaks for, and the sign-in session it belongs to."""
+    """The user a valid access token speaks for, and the claims naming the sign-in it belongs to."""
 
     user: User
     claims: AccessClaims
@@ -63,14 +69,18 @@ _bearer = HTTPBearer(auto_error=False, description="An access token from POST /a
 
 
 def signed_in(state: State, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> SignedIn:
-    """The active user of a live session; 401 otherwise."""
+    """The active user of a sign-in not yet ended; 401 otherwise.
+
+    A plain ``def``: FastAPI runs it in a thread, and the user is looked up in the database
+    every few seconds.
+    """
     if credentials is None:
         raise AuthenticationError("an access token is required")
     claims = read_access_token(credentials.credentials, secret=state.token_secret)
-    return SignedIn(user=state.users.get(claims.user_id, claims.session_id), claims=claims)
+    return SignedIn(user=state.active_users.get(claims.user_id, claims.session_id), claims=claims)
 
 
-Session = Annotated[SignedIn, Depends(signed_in)]
+SignedInUser = Annotated[SignedIn, Depends(signed_in)]
 
 
 def permitted(action: Action) -> Any:
@@ -79,7 +89,7 @@ def permitted(action: Action) -> Any:
     Checked before the request body is read, so a forbidden call is refused whatever it sends.
     """
 
-    def check(signed: Session) -> User:
+    def check(signed: SignedInUser) -> User:
         authorize(signed.user, action)
         return signed.user
 

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from pydantic import BaseModel, SecretStr
 from ray import serve
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from configs.settings import ExternalSettings
+from configs.settings import Settings
+from models.registry import resolve_pack
 from serving.api.deps import GatewayState
 from serving.api.routes import (
     audit,
@@ -29,40 +29,24 @@ from serving.api.routes import (
 )
 from serving.auth.users import ActiveUsers
 from serving.errors import install_error_handlers
+from serving.services.audit import AuditService
 from serving.services.cases import CaseService
 from serving.services.external import ExternalService
 from serving.services.faces import EnrolmentRules, FaceService
 from serving.services.matches import MatchService
-from serving.services.sessions import SessionPolicy, SessionService
+from serving.services.notifications import NotificationService
+from serving.services.queue import JobService
 from serving.services.sightings import PackInfo
+from serving.services.signins import SignInPolicy, SignInService
+from serving.services.users import UserService
 from storage.database import open_database
 from storage.external.credentials import CredentialBox
+from storage.indexes import prepare_pack_index
 from storage.photos import PhotoStore
 
 logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
-
-
-class GatewayConfig(BaseModel):
-    """What a gateway replica needs besides the handles (secrets as ``SecretStr``)."""
-
-    db_url: SecretStr
-    token_secret: SecretStr
-    photos_dir: Path
-    pack: str
-    threshold: float
-    access_token_minutes: int = 60
-    refresh_token_days: int = 7
-    login_failures_allowed: int = 5
-    login_lockout_minutes: int = 15
-    session_check_seconds: float = 5.0
-    two_person_rule: bool = True
-    max_upload_bytes: int = 25 * 2**20
-    statement_timeout_ms: int = 30_000
-    scan_sources: list[str] = []
-    credentials_secret: SecretStr
-    external: ExternalSettings = ExternalSettings()
 
 
 class BodyLimit:
@@ -105,28 +89,36 @@ def create_app() -> FastAPI:
 class Gateway:
     """HTTP in front of the Detector → Embedder → Matcher chain and the database."""
 
-    def __init__(self, detector: Any, embedder: Any, matcher: Any, workers: Any, config: GatewayConfig) -> None:
+    def __init__(self, detector: Any, embedder: Any, matcher: Any, workers: Any, settings: Settings) -> None:
+        if settings.db.url is None or settings.auth.secret_key is None:
+            raise ValueError("the gateway needs the database URL and the token key in its settings")
         db = open_database(
-            config.db_url.get_secret_value(), data_dir=Path(), statement_timeout_ms=config.statement_timeout_ms
+            settings.db.url.get_secret_value(), data_dir=Path(), statement_timeout_ms=settings.db.statement_timeout_ms
         )  # migrates on start: the first replica applies new migrations, the others find none
-        pack = PackInfo(name=config.pack, threshold=config.threshold)
-        photos = PhotoStore(config.photos_dir)
-        secret = config.token_secret.get_secret_value()
-        sessions = SessionService(
+        model_pack = resolve_pack(settings.models.pack, settings.models.sources())
+        # The pack's vector index is made here, once, under a lock: never inside a request.
+        prepare_pack_index(db, pack=model_pack.name, dimension=model_pack.embedding_size)
+        pack = PackInfo(name=model_pack.name, threshold=model_pack.calibration.threshold())
+        photos = PhotoStore(settings.photos.directory)
+        secret = settings.auth.secret_key.get_secret_value()
+        auth = settings.auth
+        signins = SignInService(
             db,
-            SessionPolicy(
+            SignInPolicy(
                 secret=secret,
-                access_lifetime=timedelta(minutes=config.access_token_minutes),
-                refresh_lifetime=timedelta(days=config.refresh_token_days),
-                failures_allowed=config.login_failures_allowed,
-                lockout=timedelta(minutes=config.login_lockout_minutes),
+                access_lifetime=timedelta(minutes=auth.access_token_minutes),
+                refresh_lifetime=timedelta(days=auth.refresh_token_days),
+                failures_allowed=auth.login_failures_allowed,
+                lockout=timedelta(minutes=auth.login_lockout_minutes),
             ),
         )
+        active_users = ActiveUsers(db, signins.signin_active, ttl=auth.session_check_seconds)
         self.workers = workers
         self.state = GatewayState(
             db=db,
-            users=ActiveUsers(db, sessions.session_active, ttl=config.session_check_seconds),
-            sessions=sessions,
+            active_users=active_users,
+            signins=signins,
+            users=UserService(db, active_users),
             faces=FaceService(
                 detector=detector,
                 embedder=embedder,
@@ -137,16 +129,15 @@ class Gateway:
                 rules=EnrolmentRules(),
             ),
             cases=CaseService(db, photos),
-            matches=MatchService(db, pack, two_person_rule=config.two_person_rule),
+            matches=MatchService(db, pack, two_person_rule=settings.review.two_person_rule),
+            notifications=NotificationService(db, secret),
+            jobs=JobService(db, pack=pack.name, scan_sources=settings.scan.allowed_sources),
+            audit=AuditService(db),
+            external=ExternalService(db, CredentialBox.from_secret(settings.credentials_secret()), settings.external),
             token_secret=secret,
-            max_upload_bytes=config.max_upload_bytes,
-            pack=config.pack,
-            external=ExternalService(
-                db, CredentialBox.from_secret(config.credentials_secret.get_secret_value()), config.external
-            ),
-            scan_sources=tuple(config.scan_sources),
+            max_upload_bytes=settings.photos.max_upload_bytes,
         )
-        logger.info("gateway ready for pack %s", config.pack)
+        logger.info("gateway ready for pack %s", pack.name)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         """Serve calls this after ``__init__``: the app is built in the replica, around its state."""

@@ -12,7 +12,6 @@ from serving.api.deps import State, errors, permitted
 from serving.api.schemas.common import Page, page_of
 from serving.api.schemas.work import AuditEntryOut, ChainReportOut
 from serving.auth.policy import Action
-from storage.audit import AuditLog, ChainReport
 from storage.tables import User
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -33,29 +32,25 @@ async def list_entries(
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[AuditEntryOut]:
     """Entries, newest first. They hold ids and counts, never names or biometric data."""
-    with state.db.transaction() as session:
-        found = AuditLog(session).find(
-            actor=actor,
-            actions=action,
-            target_type=target_type,
-            target_id=target_id,
-            since=since,
-            until=until,
-            page=page,
-            page_size=page_size,
-        )
+    found = await asyncio.to_thread(
+        state.audit.find,
+        user,
+        actor=actor,
+        actions=action,
+        target_type=target_type,
+        target_id=target_id,
+        since=since,
+        until=until,
+        page=page,
+        page_size=page_size,
+    )
     return page_of(AuditEntryOut, found)
 
 
 @router.get("/verify", responses=errors(401, 403))
 async def verify_chain(user: Auditor, state: State) -> ChainReportOut:
     """Walk the whole hash chain; name the first entry that does not check out."""
-    report = await asyncio.to_thread(_verify, state)
+    report = await asyncio.to_thread(state.audit.verify, user)
     return ChainReportOut(
         ok=report.ok, checked=report.checked, first_bad_seq=report.first_bad_seq, reason=report.reason
     )
-
-
-def _verify(state: State) -> ChainReport:
-    with state.db.transaction() as session:
-        return AuditLog(session).verify()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Annotated
 
@@ -11,10 +12,7 @@ from serving.api.deps import State, errors, permitted
 from serving.api.schemas.common import Page, page_of
 from serving.api.schemas.work import JobOut
 from serving.auth.policy import Action
-from serving.errors import PermissionDeniedError
-from storage.audit import AuditLog
-from storage.jobs import JobQueue
-from storage.tables import Job, JobStatus, Role, User
+from storage.tables import JobStatus, User
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -29,33 +27,18 @@ async def list_jobs(
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[JobOut]:
     """Jobs, newest first; investigators see the jobs they started, supervisors and admins all."""
-    mine = user.id if user.role is Role.INVESTIGATOR else None
-    with state.db.transaction() as session:
-        found = JobQueue(session).find(statuses=status_, kind=kind, created_by_id=mine, page=page, page_size=page_size)
+    found = await asyncio.to_thread(state.jobs.find, user, statuses=status_, kind=kind, page=page, page_size=page_size)
     return page_of(JobOut, found)
 
 
 @router.get("/{job_id}", responses=errors(401, 403, 404, 422))
 async def read_job(job_id: uuid.UUID, user: Annotated[User, permitted(Action.READ_JOBS)], state: State) -> JobOut:
-    with state.db.transaction() as session:
-        job = JobQueue(session).get(job_id=job_id)
-        _check_owner(user, job)
-        return JobOut.model_validate(job, from_attributes=True)
+    job = await asyncio.to_thread(state.jobs.get, user, job_id)
+    return JobOut.model_validate(job, from_attributes=True)
 
 
 @router.post("/{job_id}/cancel", responses=errors(401, 403, 404, 409, 422))
 async def cancel_job(job_id: uuid.UUID, user: Annotated[User, permitted(Action.CANCEL_JOB)], state: State) -> JobOut:
     """Cancel a queued job now, or ask a running one to stop at its next heartbeat."""
-    with state.db.transaction() as session:
-        queue = JobQueue(session)
-        _check_owner(user, queue.get(job_id=job_id))
-        job = queue.cancel(job_id=job_id)
-        AuditLog(session).append(actor=f"user:{user.id}", action="job.cancel", target_type="job", target_id=job_id)
-        session.flush()
-        session.refresh(job)
-        return JobOut.model_validate(job, from_attributes=True)
-
-
-def _check_owner(user: User, job: Job) -> None:
-    if user.role is Role.INVESTIGATOR and job.created_by_id != user.id:
-        raise PermissionDeniedError("investigators see and cancel only the jobs they started")
+    job = await asyncio.to_thread(state.jobs.cancel, user, job_id)
+    return JobOut.model_validate(job, from_attributes=True)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
+import time
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import jwt
 import pytest
+import sqlalchemy as sa
 from PIL import Image
 
 from storage.tables import Role
@@ -128,3 +132,46 @@ def test_still_healthy_after_bad_requests(service: Service, faces_dir: Path, upl
     assert ready.status_code == 200 and ready.json()["ready"]
     with service.client(Role.INVESTIGATOR) as api:
         assert len(api.post("/search", files=upload(faces_dir / "scenes" / "t1.jpg")).json()["faces"]) == 6
+
+
+def _wait_for_lock_waiter(service: Service, table: str, timeout: float = 60.0) -> None:
+    """Until some connection waits for a lock on ``table`` (the blocked request reached its SQL)."""
+    waiting = sa.text(
+        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+        " WHERE NOT l.granted AND c.relname = :table"
+    )
+    deadline = time.monotonic() + timeout
+    with service.db.engine.connect() as probe:
+        while probe.execute(waiting, {"table": table}).scalar_one() == 0:
+            assert time.monotonic() < deadline, f"no request ever waited on {table}"
+            time.sleep(0.1)
+            probe.rollback()
+
+
+def test_a_route_waiting_on_sql_does_not_block_the_event_loop(service: Service) -> None:
+    replies: list[httpx.Response] = []
+
+    def read_audit() -> None:
+        with service.client(Role.AUDITOR) as api:
+            replies.append(api.get("/audit", params={"page_size": 1}))
+
+    holder = service.db.engine.connect()
+    transaction = holder.begin()
+    reader = threading.Thread(target=read_audit, daemon=True)
+    try:
+        holder.execute(sa.text("LOCK TABLE audit_log IN ACCESS EXCLUSIVE MODE"))
+        reader.start()
+        _wait_for_lock_waiter(service, "audit_log")
+        with httpx.Client(base_url=f"{service.url}/api/v1", timeout=2.0) as api:
+            for attempt in range(5):
+                try:
+                    assert api.get("/health").status_code == 200
+                except httpx.TimeoutException:
+                    pytest.fail(f"/health gave no answer within 2 s (try {attempt + 1}) while /audit waited on SQL")
+                time.sleep(0.2)
+        assert reader.is_alive() and not replies  # still waiting: the lock really held it up
+    finally:
+        transaction.rollback()
+        holder.close()
+    reader.join(timeout=60)
+    assert [r.status_code for r in replies] == [200]

@@ -1,8 +1,8 @@
-"""Sign-in sessions: access tokens (1 h) and rotating refresh tokens (7 d) in families.
+"""Sign-ins: access tokens (1 h) and rotating refresh tokens (7 d) in families.
 
 A sign-in starts a family. Every refresh spends the presented refresh token and returns a
 new one of the same family; presenting a spent token again means it was stolen or replayed,
-and the whole family (every session it grew into) is revoked. Access tokens carry the family
+and the whole family (every token it grew into) is revoked. Access tokens carry the family
 id, so a revoked family stops working within the gateway's few-second user cache.
 """
 
@@ -39,7 +39,7 @@ class TokenPair:
 
 
 @dataclass(frozen=True)
-class SessionPolicy:
+class SignInPolicy:
     """Token lifetimes and how many failed sign-ins an address gets per window."""
 
     secret: str
@@ -76,8 +76,8 @@ class LoginThrottle:
             self._failures.pop(email.lower(), None)
 
 
-class SessionService:
-    def __init__(self, db: Database, policy: SessionPolicy) -> None:
+class SignInService:
+    def __init__(self, db: Database, policy: SignInPolicy) -> None:
         self.db, self.policy = db, policy
         self.throttle = LoginThrottle(policy.failures_allowed, policy.lockout)
 
@@ -140,8 +140,8 @@ class SessionService:
             raise AuthenticationError("the refresh token is not valid")
         self._revoke_family(*found, reason="logout")
 
-    def change_password(self, user: User, *, current: str, new: str, keep_session: uuid.UUID) -> None:
-        """Set a new password and end every other sign-in session of the user."""
+    def change_password(self, user: User, *, current: str, new: str, keep_signin: uuid.UUID) -> None:
+        """Set a new password and end every other sign-in of the user."""
         if len(new) < MIN_LENGTH:
             raise InvalidArgumentError(f"the new password must have at least {MIN_LENGTH} characters")
         with self.db.transaction() as session:
@@ -153,7 +153,7 @@ class SessionService:
                 sa.update(RefreshToken)
                 .where(
                     RefreshToken.user_id == user.id,
-                    RefreshToken.family_id != keep_session,
+                    RefreshToken.family_id != keep_signin,
                     RefreshToken.revoked_at.is_(None),
                 )
                 .values(revoked_at=sa.func.now())
@@ -167,7 +167,7 @@ class SessionService:
                 details={"other_sessions_ended": len(set(ended))},
             )
 
-    def session_active(self, session: Session, family: uuid.UUID) -> bool:
+    def signin_active(self, session: Session, family: uuid.UUID) -> bool:
         """False once any token of the sign-in was revoked (logout, reuse, password change)."""
         revoked = sa.select(RefreshToken.id).where(
             RefreshToken.family_id == family, RefreshToken.revoked_at.isnot(None)
