@@ -75,7 +75,7 @@ def _warm(url: str, token: str, photos: list, concurrency: int, one: object) -> 
 def _offline(pack_name: str, photos: list[tuple[str, bytes]], detect_batch: int) -> float:
     from models.registry import PackSources, load_engine, resolve_pack
     from pipeline.engine import EngineOptions
-    from pipeline.stream import analyze_files
+    from pipeline.stream import analyse_files
 
     with tempfile.TemporaryDirectory() as folder:
         paths = []
@@ -84,9 +84,9 @@ def _offline(pack_name: str, photos: list[tuple[str, bytes]], detect_batch: int)
             path.write_bytes(data)
             paths.append(path)
         engine = load_engine(resolve_pack(pack_name, PackSources()), options=EngineOptions(detect_batch=detect_batch))
-        list(analyze_files(engine, paths[:4]))
+        list(analyse_files(engine, paths[:4]))
         started = time.perf_counter()
-        list(analyze_files(engine, paths))
+        list(analyse_files(engine, paths))
         return len(paths) / (time.perf_counter() - started)
 
 

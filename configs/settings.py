@@ -114,9 +114,11 @@ class SmtpSettings(BaseModel):
 
 
 class JobSettings(BaseModel):
-    """The workers that run queued jobs (notification deliveries, retention cleanup …)."""
+    """How the job workers poll the queue and hold their jobs (notification deliveries, retention cleanup …).
 
-    workers: int = Field(default=1, ge=0)
+    The number of workers is the JobWorker deployment's replica count (``AppArgs.workers``).
+    """
+
     poll_interval_s: float = Field(default=1.0, gt=0)
     lease_s: float = Field(default=120.0, gt=0)
     retention_interval_s: int = Field(default=86_400, ge=60)

@@ -7,6 +7,7 @@ settings of the process that builds the app (the database URL and token key, abo
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -18,15 +19,18 @@ from configs.settings import (
     ModelSettings,
     PipelineSettings,
     ScanSettings,
+    Settings,
     SmtpSettings,
     get_settings,
 )
 from models.registry import resolve_pack
-from serving.api.gateway import Gateway, GatewayConfig
+from serving.api.gateway import Gateway
 from serving.deployments.detector import Detector
 from serving.deployments.embedder import Embedder
-from serving.deployments.jobs import JobWorker, JobWorkerConfig
-from serving.deployments.matcher import Matcher, MatcherConfig
+from serving.deployments.jobs import JobWorker
+from serving.deployments.matcher import Matcher
+
+logger = logging.getLogger(__name__)
 
 
 class Scaling(BaseModel):
@@ -91,87 +95,70 @@ class AppArgs(BaseModel):
 
 def build_app(args: AppArgs) -> Application:
     """The Serve application (for ``serve run serving.app:build_app`` and ``sura serve``)."""
-    settings = get_settings()
-    models = args.models or settings.models
-    pipeline = args.pipeline or settings.pipeline
-    db_url = args.db_url or settings.db.url
-    if db_url is None:
-        raise ValueError("the application needs a database: pass db_url or set SURA_DB__URL")
-    pack = resolve_pack(models.pack, models.sources())  # downloads a missing pack once, here
+    settings = effective_settings(args)
+    pack = resolve_pack(settings.models.pack, settings.models.sources())  # downloads a missing pack once, here
+    logger.info("building the application for pack %s", pack.name)
     detector = (
         _deployment(Detector)
         .options(**args.detector.options(), user_config=args.detector.user_config())
-        .bind(models, pipeline)
+        .bind(settings.models, settings.pipeline)
     )
     embedder = (
         _deployment(Embedder)
         .options(**args.embedder.options(), user_config=args.embedder.user_config())
-        .bind(models, pipeline)
+        .bind(settings.models, settings.pipeline)
     )
-    matcher = (
-        _deployment(Matcher)
-        .options(**args.matcher.options())
-        .bind(
-            MatcherConfig(
-                pack=pack.name,
-                calibration=list(pack.calibration.points),
-                operating_far=pack.calibration.operating_far,
-                db_url=db_url,
-                device=args.matcher_device,
-            )
-        )
+    matcher = _deployment(Matcher).options(**args.matcher.options()).bind(settings, args.matcher_device)
+    workers = _deployment(JobWorker).options(**args.workers.options()).bind(detector, embedder, settings)
+    return _deployment(Gateway).options(**args.gateway.options()).bind(detector, embedder, matcher, workers, settings)
+
+
+def effective_settings(args: AppArgs) -> Settings:
+    """The process's settings with the builder's arguments applied, secrets resolved: what every replica gets.
+
+    The token key is resolved here (in development a key file on this machine), so that replicas
+    on other nodes sign with the same key.
+    """
+    base = get_settings()
+    db_url = args.db_url or base.db.url
+    if db_url is None:
+        raise ValueError("the application needs a database: pass db_url or set SURA_DB__URL")
+    auth = base.auth.model_copy(
+        update={
+            "secret_key": args.token_secret or SecretStr(base.token_secret()),
+            "access_token_minutes": args.access_token_minutes or base.auth.access_token_minutes,
+            "session_check_seconds": base.auth.session_check_seconds
+            if args.session_check_seconds is None
+            else args.session_check_seconds,
+        }
     )
-    token_secret = args.token_secret or SecretStr(settings.token_secret())
-    photos_dir = args.photos_dir or settings.photos.directory
-    credentials_secret = args.credentials_secret or SecretStr(settings.credentials_secret())
-    external = args.external or settings.external
-    workers = (
-        _deployment(JobWorker)
-        .options(**args.workers.options())
-        .bind(
-            detector,
-            embedder,
-            JobWorkerConfig(
-                db_url=db_url,
-                token_secret=token_secret,
-                photos_dir=photos_dir,
-                smtp=args.smtp or settings.smtp,
-                pack=pack.name,
-                calibration=list(pack.calibration.points),
-                operating_far=pack.calibration.operating_far,
-                models=models,
-                pipeline=pipeline,
-                scan=args.scan or settings.scan,
-                credentials_secret=credentials_secret,
-                external=external,
-                poll_interval_s=settings.jobs.poll_interval_s,
-                lease_s=settings.jobs.lease_s,
-                retention_interval_s=settings.jobs.retention_interval_s,
-            ),
-        )
+    external = (args.external or base.external).model_copy(
+        update={"credentials_key": args.credentials_secret or SecretStr(base.credentials_secret())}
     )
-    auth = settings.auth
-    config = GatewayConfig(
-        db_url=db_url,
-        token_secret=token_secret,
-        photos_dir=photos_dir,
-        pack=pack.name,
-        threshold=pack.calibration.threshold(),
-        access_token_minutes=args.access_token_minutes or auth.access_token_minutes,
-        refresh_token_days=auth.refresh_token_days,
-        login_failures_allowed=auth.login_failures_allowed,
-        login_lockout_minutes=auth.login_lockout_minutes,
-        session_check_seconds=auth.session_check_seconds
-        if args.session_check_seconds is None
-        else (args.session_check_seconds),
-        two_person_rule=settings.review.two_person_rule if args.two_person_rule is None else args.two_person_rule,
-        max_upload_bytes=args.max_upload_bytes or settings.photos.max_upload_bytes,
-        scan_sources=(args.scan or settings.scan).allowed_sources,
-        credentials_secret=credentials_secret,
-        external=external,
-        statement_timeout_ms=settings.db.statement_timeout_ms,
+    photos = base.photos.model_copy(
+        update={
+            "directory": args.photos_dir or base.photos.directory,
+            "max_upload_bytes": args.max_upload_bytes or base.photos.max_upload_bytes,
+        }
     )
-    return _deployment(Gateway).options(**args.gateway.options()).bind(detector, embedder, matcher, workers, config)
+    review = base.review.model_copy(
+        update={
+            "two_person_rule": base.review.two_person_rule if args.two_person_rule is None else args.two_person_rule
+        }
+    )
+    return base.model_copy(
+        update={
+            "models": args.models or base.models,
+            "pipeline": args.pipeline or base.pipeline,
+            "db": base.db.model_copy(update={"url": db_url}),
+            "auth": auth,
+            "external": external,
+            "photos": photos,
+            "review": review,
+            "smtp": args.smtp or base.smtp,
+            "scan": args.scan or base.scan,
+        }
+    )
 
 
 def _deployment(decorated: object) -> Deployment:

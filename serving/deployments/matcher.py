@@ -20,14 +20,13 @@ import psycopg
 import sqlalchemy as sa
 from numpy.typing import NDArray
 from pgvector.psycopg import register_vector_async
-from pydantic import BaseModel, SecretStr
 from ray import serve
 
-from models.packs import Calibration
-from pipeline.match import CaseGallery
-from serving.deployments.messages import Candidate
+from configs.settings import Settings
+from models.registry import resolve_pack
+from pipeline.match import Candidate, CaseGallery, rank_candidates
 from serving.errors import NotReadyError
-from serving.services.sightings import rank_candidates
+from storage.errors import describe_error
 
 logger = logging.getLogger(__name__)
 
@@ -38,30 +37,21 @@ WHERE f.pack = %(pack)s AND c.status = 'open'
 """
 
 
-class MatcherConfig(BaseModel):
-    """Which pack's gallery, what its scores mean, where the cases are, where to compute."""
-
-    pack: str
-    calibration: list[tuple[float, float]]
-    operating_far: float
-    db_url: SecretStr
-    device: Literal["cpu", "cuda"] = "cpu"
-
-
 @serve.deployment(name="Matcher", max_ongoing_requests=64)
 class Matcher:
     """Top-k case search with calibrated scores over an in-memory, change-fed gallery."""
 
-    async def __init__(self, config: MatcherConfig) -> None:  # type: ignore[misc]  # Serve awaits it
-        self.config = config
-        self.gallery = CaseGallery(config.device)
-        self.calibration = Calibration(
-            points=tuple(config.calibration), source="pack", operating_far=config.operating_far
-        )
+    async def __init__(self, settings: Settings, device: Literal["cpu", "cuda"] = "cpu") -> None:  # type: ignore[misc]
+        pack = resolve_pack(settings.models.pack, settings.models.sources())  # Serve awaits this __init__
+        self.pack = pack.name
+        self.gallery = CaseGallery(device)
+        self.calibration = pack.calibration
         self.synced = asyncio.Event()
         self.replica = serve.get_replica_context().replica_id.unique_id
+        if settings.db.url is None:
+            raise ValueError("the matcher needs the database URL in its settings")
         self._dsn = (
-            sa.make_url(config.db_url.get_secret_value())
+            sa.make_url(settings.db.url.get_secret_value())
             .set(drivername="postgresql")
             .render_as_string(hide_password=False)
         )
@@ -104,12 +94,13 @@ class Matcher:
                 raise
             except Exception as error:  # any failure: stop answering, reconnect, reload everything
                 self.synced.clear()
-                logger.warning("matcher %s out of step (%r); reloading in %.1f s", self.replica, error, delay)
+                reason = describe_error(error)
+                logger.warning("matcher %s out of step (%s); reloading in %.1f s", self.replica, reason, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
 
     async def _reload(self, reader: psycopg.AsyncConnection[Any]) -> None:
-        rows = await (await reader.execute(_OPEN_FACES, {"pack": self.config.pack})).fetchall()
+        rows = await (await reader.execute(_OPEN_FACES, {"pack": self.pack})).fetchall()
         self.gallery.replace([(face, case, _array(vector)) for face, case, vector in rows])
         self.synced.set()
         logger.info(
@@ -118,12 +109,12 @@ class Matcher:
 
     async def _apply(self, reader: psycopg.AsyncConnection[Any], event: dict[str, str]) -> None:
         kind, case = event["event"], uuid.UUID(event["case"])
-        if kind in ("face_added", "face_removed") and event.get("pack") != self.config.pack:
+        if kind in ("face_added", "face_removed") and event.get("pack") != self.pack:
             return
         if kind == "face_added":
             query = _OPEN_FACES + " AND f.id = %(face)s"
             for face, owner, vector in await (
-                await reader.execute(query, {"pack": self.config.pack, "face": event["face"]})
+                await reader.execute(query, {"pack": self.pack, "face": event["face"]})
             ).fetchall():
                 self.gallery.add(face, owner, _array(vector))
         elif kind == "face_removed":
@@ -133,7 +124,7 @@ class Matcher:
         elif kind == "case_status":
             query = _OPEN_FACES + " AND f.case_id = %(case)s"
             for face, owner, vector in await (
-                await reader.execute(query, {"pack": self.config.pack, "case": case})
+                await reader.execute(query, {"pack": self.pack, "case": case})
             ).fetchall():
                 self.gallery.add(face, owner, _array(vector))
 

@@ -134,17 +134,50 @@ def receiver() -> Iterator[Receiver]:
     server.server_close()
 
 
+def database_of(url: str) -> Database:
+    """A plain connection to a test database (the tests' own view of what the service stored)."""
+    engine = sa.create_engine(url)
+    return Database(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
+
+
+def app_args(url: str, secret: str, *, inbox: Inbox | None = None, scan_root: Path | None = None) -> Any:
+    """The test application's arguments: the shared SCRFD pack on the CPU, deployments taking no CPU share."""
+    from serving.app import AppArgs, Batching, Scaling
+
+    return AppArgs(
+        models=ModelSettings(pack=PACK),
+        pipeline=PipelineSettings(detect_batch=8, embed_batch=32),
+        db_url=SecretStr(url),
+        token_secret=SecretStr(secret),
+        photos_dir=Path(tempfile.mkdtemp(prefix="sura-photos-")),
+        max_upload_bytes=UPLOAD_LIMIT,
+        detector=Batching(num_cpus=0, max_batch_size=8, batch_wait_timeout_s=0.05),
+        embedder=Batching(num_cpus=0, max_batch_size=8, batch_wait_timeout_s=0.05),
+        matcher=Scaling(num_cpus=0, min_replicas=2, max_replicas=2),
+        gateway=Scaling(num_cpus=0),
+        workers=Scaling(num_cpus=0),
+        smtp=SmtpSettings(host="127.0.0.1", port=inbox.port, starttls=False, sender="SuraSmart <sura@test>")
+        if inbox
+        else None,
+        session_check_seconds=0.2,
+        scan=ScanSettings(
+            allowed_sources=[str(scan_root)] if scan_root else [],
+            read_batch=8,
+            locate_batch=4,
+            embed_batch=8,
+            write_batch=8,
+        ),
+    )
+
+
 @pytest.fixture(scope="session")
 def service(
     ray_serve: int, pg_server: EmbeddedPostgres, shared: Path, inbox: Inbox, receiver: Receiver
 ) -> Iterator[Service]:
     from ray import serve
 
-    from serving.app import AppArgs, Batching, Scaling
-
     with fresh_database(pg_server) as url:
-        engine = sa.create_engine(url)
-        db = Database(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
+        db = database_of(url)
         users = {}
         with db.transaction() as session:
             for role in Role:
@@ -160,24 +193,7 @@ def service(
                 )
         secret = secrets.token_urlsafe(48)
         scan_root = Path(tempfile.mkdtemp(prefix="sura-scans-"))
-        args = AppArgs(
-            models=ModelSettings(pack=PACK),
-            pipeline=PipelineSettings(detect_batch=8, embed_batch=32),
-            db_url=SecretStr(url),
-            token_secret=SecretStr(secret),
-            photos_dir=Path(tempfile.mkdtemp(prefix="sura-photos-")),
-            max_upload_bytes=UPLOAD_LIMIT,
-            detector=Batching(num_cpus=0, max_batch_size=8, batch_wait_timeout_s=0.05),
-            embedder=Batching(num_cpus=0, max_batch_size=8, batch_wait_timeout_s=0.05),
-            matcher=Scaling(num_cpus=0, min_replicas=2, max_replicas=2),
-            gateway=Scaling(num_cpus=0),
-            workers=Scaling(num_cpus=0),
-            smtp=SmtpSettings(host="127.0.0.1", port=inbox.port, starttls=False, sender="SuraSmart <sura@test>"),
-            session_check_seconds=0.2,
-            scan=ScanSettings(
-                allowed_sources=[str(scan_root)], read_batch=8, locate_batch=4, embed_batch=8, write_batch=8
-            ),
-        )
+        args = app_args(url, secret, inbox=inbox, scan_root=scan_root)
         from serving.app import build_app
 
         serve.run(build_app(args), name="sura", route_prefix="/")
@@ -189,7 +205,7 @@ def service(
                 tokens[role] = reply.json()["access_token"]
         yield Service(url=base, db=db, token_secret=secret, users=users, tokens=tokens, args=args, scan_root=scan_root)
         serve.delete("sura")
-        engine.dispose()
+        db.engine.dispose()
 
 
 @pytest.fixture()
