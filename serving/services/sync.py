@@ -50,7 +50,6 @@ from storage.tables import ExternalDatabase, ImageSource, PhotoKind, SchemaMappi
 logger = logging.getLogger(__name__)
 
 SYNC_JOB = "external.sync"
-MATCHES_PER_FACE = 10
 
 
 class SyncError(Exception):
@@ -72,7 +71,7 @@ class Syncer:
         calibration: Calibration,
     ) -> None:
         self.db, self.box, self.settings, self.analyser, self.photos = db, box, settings, analyser, photos
-        self.recorder = SightingRecorder(pack, LiveGallery(pack, calibration), MATCHES_PER_FACE)
+        self.recorder = SightingRecorder(pack, LiveGallery(pack, calibration))
 
     def run(
         self,
