@@ -96,9 +96,12 @@ class AuthSettings(BaseModel):
 
 
 class ReviewSettings(BaseModel):
-    """How matches are confirmed: with the two-person rule, two different supervisors."""
+    """How matches are confirmed: with the two-person rule, a second, different reviewer who is a
+    supervisor (or admin) gives the deciding confirmation. A reviewer holds a match they work on
+    for ``claim_minutes``."""
 
     two_person_rule: bool = True
+    claim_minutes: int = Field(default=10, ge=1, le=240)
 
 
 class SmtpSettings(BaseModel):

@@ -100,6 +100,11 @@ def load_locator(
     return FaceLocator(detector(pack.detector, runtime or RuntimeOptions()), aligner(pack.embedder), options)
 
 
+def load_aligner(pack: ModelPack) -> FaceAligner:
+    """The pack's aligner alone (no network): to cut the crops its embedder expects."""
+    return _factory(EMBEDDERS, "embedder", pack.embedder.kind, pack.name).aligner(pack.embedder)
+
+
 def load_embedder(pack: ModelPack, runtime: RuntimeOptions | None = None) -> FaceEmbedder:
     """The pack's embedding network."""
     factory = _factory(EMBEDDERS, "embedder", pack.embedder.kind, pack.name)

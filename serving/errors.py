@@ -11,6 +11,8 @@ ServingError
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -50,11 +52,14 @@ class UnsupportedMediaError(UploadError):
 
 
 class EnrolmentError(ServingError):
-    """Raised when a reference photo is unusable; ``code`` says why (no_face, several_faces, …)."""
+    """Raised when a reference photo is unusable; ``code`` says why (no_face, several_faces, …).
 
-    def __init__(self, code: str, message: str) -> None:
+    ``faces`` describes the faces that were found, so that the caller can choose one.
+    """
+
+    def __init__(self, code: str, message: str, faces: tuple[dict[str, Any], ...] = ()) -> None:
         super().__init__(message)
-        self.code = code
+        self.code, self.faces = code, faces
 
 
 class RateLimitedError(ServingError):
@@ -101,7 +106,9 @@ def install_error_handlers(app: FastAPI) -> None:
     """Answer every known error with its status and ``{"error": kind, "detail": reason}``."""
 
     async def handle(request: Request, error: Exception) -> JSONResponse:
-        body = {"error": getattr(error, "code", type(error).__name__), "detail": str(error)}
+        body: dict[str, Any] = {"error": getattr(error, "code", type(error).__name__), "detail": str(error)}
+        if getattr(error, "faces", ()):
+            body["faces"] = list(error.faces)  # type: ignore[attr-defined]
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, AuthenticationError) else None
         if isinstance(error, RateLimitedError):
             headers = {"Retry-After": str(error.retry_after)}

@@ -18,6 +18,7 @@ from serving.services.audit import AuditService
 from serving.services.cases import CaseService
 from serving.services.external import ExternalService
 from serving.services.faces import FaceService
+from serving.services.images import ImageService
 from serving.services.matches import MatchService
 from serving.services.notifications import NotificationService
 from serving.services.queue import JobService
@@ -25,6 +26,8 @@ from serving.services.signins import SignInService
 from serving.services.users import UserService
 from storage.database import Database
 from storage.tables import User
+
+API_PREFIX = "/api/v1"
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class GatewayState:
     signins: SignInService
     users: UserService
     faces: FaceService
+    images: ImageService
     cases: CaseService
     matches: MatchService
     notifications: NotificationService

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,8 +14,10 @@ from ray import serve
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from configs.settings import Settings
-from models.registry import resolve_pack
-from serving.api.deps import GatewayState
+from models.errors import ModelError
+from models.registry import load_aligner, resolve_pack
+from pipeline.engine import FaceAligner
+from serving.api.deps import API_PREFIX, GatewayState
 from serving.api.routes import (
     audit,
     auth,
@@ -21,6 +25,7 @@ from serving.api.routes import (
     external,
     faces,
     health,
+    images,
     jobs,
     matches,
     notifications,
@@ -32,10 +37,12 @@ from serving.errors import install_error_handlers
 from serving.services.audit import AuditService
 from serving.services.cases import CaseService
 from serving.services.external import ExternalService
-from serving.services.faces import EnrolmentRules, FaceService
+from serving.services.faces import FaceService
+from serving.services.images import ImageService
 from serving.services.matches import MatchService
 from serving.services.notifications import NotificationService
 from serving.services.queue import JobService
+from serving.services.references import EnrolmentRules
 from serving.services.sightings import PackInfo
 from serving.services.signins import SignInPolicy, SignInService
 from serving.services.users import UserService
@@ -45,8 +52,6 @@ from storage.indexes import prepare_pack_index
 from storage.photos import PhotoStore
 
 logger = logging.getLogger(__name__)
-
-API_PREFIX = "/api/v1"
 
 
 class BodyLimit:
@@ -70,6 +75,20 @@ async def _refuse(send: Send, reason: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def _aligners(settings: Settings) -> Callable[[str], FaceAligner | None]:
+    """Each pack's aligner, made on first use: the face crops reviewers see are the ones the embedder saw."""
+
+    @functools.cache
+    def aligner_for(pack: str) -> FaceAligner | None:
+        try:
+            return load_aligner(resolve_pack(pack, settings.models.sources()))
+        except ModelError:
+            logger.warning("no aligner for pack %s: reviewers see its faces as plain crops", pack)
+            return None
+
+    return aligner_for
+
+
 def create_app() -> FastAPI:
     application = FastAPI(
         title="SuraSmart",
@@ -79,8 +98,9 @@ def create_app() -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
     )
     install_error_handlers(application)
-    for module in (health, auth, users, cases, faces, matches, notifications, jobs, scans, external, audit):
+    for module in (health, auth, users, cases, faces, images, matches, notifications, jobs, scans, external, audit):
         application.include_router(module.router, prefix=API_PREFIX)
+    application.include_router(matches.review_router, prefix=API_PREFIX)
     return application
 
 
@@ -98,7 +118,9 @@ class Gateway:
         model_pack = resolve_pack(settings.models.pack, settings.models.sources())
         # The pack's vector index is made here, once, under a lock: never inside a request.
         prepare_pack_index(db, pack=model_pack.name, dimension=model_pack.embedding_size)
-        pack = PackInfo(name=model_pack.name, threshold=model_pack.calibration.threshold())
+        pack = PackInfo(
+            name=model_pack.name, threshold=model_pack.calibration.threshold(), calibration=model_pack.calibration
+        )
         photos = PhotoStore(settings.photos.directory)
         secret = settings.auth.secret_key.get_secret_value()
         auth = settings.auth
@@ -128,8 +150,14 @@ class Gateway:
                 pack=pack,
                 rules=EnrolmentRules(),
             ),
+            images=ImageService(db, photos, _aligners(settings)),
             cases=CaseService(db, photos),
-            matches=MatchService(db, pack, two_person_rule=settings.review.two_person_rule),
+            matches=MatchService(
+                db,
+                pack,
+                two_person_rule=settings.review.two_person_rule,
+                hold=timedelta(minutes=settings.review.claim_minutes),
+            ),
             notifications=NotificationService(db, secret),
             jobs=JobService(db, pack=pack.name, scan_sources=settings.scan.allowed_sources),
             audit=AuditService(db),

@@ -30,9 +30,11 @@ class Action(enum.StrEnum):
     ENROL_PHOTO = "enrol_photo"
     SEARCH = "search"
     RECORD_SIGHTING = "record_sighting"
+    VIEW_IMAGES = "view_images"
     READ_MATCHES = "read_matches"
     REVIEW_MATCH = "review_match"
     CONFIRM_MATCH = "confirm_match"
+    REOPEN_MATCH = "reopen_match"
     READ_NOTIFICATIONS = "read_notifications"
     READ_JOBS = "read_jobs"
     CANCEL_JOB = "cancel_job"
@@ -58,9 +60,11 @@ ROLES: dict[Action, frozenset[Role]] = {
     Action.ENROL_PHOTO: _CASEWORK | {Role.REPORTER},
     Action.SEARCH: _CASEWORK,
     Action.RECORD_SIGHTING: _CASEWORK,
+    Action.VIEW_IMAGES: _CASEWORK | {Role.REPORTER},  # reporters: their cases' reference photos only
     Action.READ_MATCHES: _CASEWORK,
     Action.REVIEW_MATCH: _CASEWORK,
-    Action.CONFIRM_MATCH: _LEADS,  # investigators too when the two-person rule is off
+    Action.CONFIRM_MATCH: _LEADS,  # the deciding confirmation; anyone reviewing when the two-person rule is off
+    Action.REOPEN_MATCH: _LEADS,  # a confirmed match is undone by a supervisor only
     Action.READ_NOTIFICATIONS: _EVERYONE,
     Action.READ_JOBS: _CASEWORK,
     Action.CANCEL_JOB: _CASEWORK,

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from pipeline.crops import encode_jpeg
 from pipeline.match import Candidate
 from pipeline.types import Face
 from serving.auth.policy import Action, authorize_case
 from serving.deployments.messages import LocatedPhoto, PhotoError
 from serving.errors import EnrolmentError
+from serving.services.references import Chosen, EnrolmentRules, FaceChoice, IntakeWarning, choose_reference
 from serving.services.retro import queue_retro_search
 from serving.services.sightings import PackInfo, PhotoRecord, Sighting, SightingRecorder, add_image, new_faces
 from storage.audit import AuditLog
@@ -28,11 +31,12 @@ from storage.tables import CaseStatus, ImageSource, User
 
 
 @dataclass(frozen=True)
-class EnrolmentRules:
-    """What makes a reference photo usable: a face this large and this sharp."""
+class Intake:
+    """How a reference photo is taken in: which face (None: the one the photo is of), strictness, its date."""
 
-    min_face_size: float = 40.0
-    min_sharpness: float = 50.0
+    choice: FaceChoice | None = None
+    strict: bool = False
+    taken_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,8 @@ class Enrolment:
     face_id: uuid.UUID
     face: Face
     created: bool
+    faces_found: int = 1
+    warnings: tuple[IntakeWarning, ...] = ()
 
 
 class FaceService:
@@ -94,15 +100,16 @@ class FaceService:
         record = _photo_record(analysis, digest, uri, len(photo), user, ImageSource.UPLOAD, taken_at)
         return await asyncio.to_thread(self._store_sighting, analysis, candidates, record, user)
 
-    async def enrol(self, case_id: uuid.UUID, photo: bytes, *, suffix: str, user: User) -> Enrolment:
-        """Add a reference photo to a case: exactly one usable face, or EnrolmentError saying why."""
+    async def enrol(self, case_id: uuid.UUID, photo: bytes, *, suffix: str, user: User, intake: Intake) -> Enrolment:
+        """Add a reference photo to a case: the face chosen (or the one the photo is of), or
+        EnrolmentError saying why none can be, with the faces found."""
         await asyncio.to_thread(self._check_case, case_id, user)
         analysis = await self.analyse(photo)
-        index = self._usable_face(analysis.located)
+        chosen = self._choose(analysis.located, intake)
         digest, uri = await asyncio.to_thread(self.photos.put, photo, suffix=suffix)
-        return await asyncio.to_thread(
-            self._store_reference, analysis, index, case_id=case_id, digest=digest, uri=uri, size=len(photo), user=user
-        )
+        record = _photo_record(analysis, digest, uri, len(photo), user, ImageSource.CASE_REFERENCE, intake.taken_at)
+        enrolment = await asyncio.to_thread(self._store_reference, analysis, chosen.index, case_id, record, user)
+        return replace(enrolment, faces_found=len(analysis.located.faces.faces), warnings=chosen.warnings)
 
     def _check_case(self, case_id: uuid.UUID, user: User) -> None:
         with self.db.transaction() as session:
@@ -111,21 +118,14 @@ class FaceService:
             if case.status is not CaseStatus.OPEN:
                 raise InvalidTransitionError(f"the case is {case.status}: reopen it before adding photos")
 
-    def _usable_face(self, located: LocatedPhoto) -> int:
-        faces = located.faces.faces
-        if not faces:
-            raise EnrolmentError("no_face", "no face was found in the photo")
-        big = [i for i, face in enumerate(faces) if face.size >= self.rules.min_face_size]
-        usable = [i for i in big if faces[i].sharpness >= self.rules.min_sharpness]
-        if len(usable) > 1:
-            raise EnrolmentError("several_faces", f"{len(usable)} faces were found; use a photo of the person alone")
-        if usable:
-            return usable[0]
-        if not big:
-            raise EnrolmentError(
-                "too_small", f"the face is under {self.rules.min_face_size:.0f} pixels; use a larger photo"
+    def _choose(self, located: LocatedPhoto, intake: Intake) -> Chosen:
+        photo = located.faces
+        try:
+            return choose_reference(
+                photo.faces, photo.width, photo.height, choice=intake.choice, rules=self.rules, strict=intake.strict
             )
-        raise EnrolmentError("too_blurred", "the face is too blurred to recognise; use a sharper photo")
+        except EnrolmentError as exc:
+            raise EnrolmentError(exc.code, str(exc), faces=found_faces(located)) from None
 
     def _store_sighting(
         self, analysis: Analysis, candidates: list[list[Candidate]], record: PhotoRecord, user: User
@@ -141,17 +141,18 @@ class FaceService:
             )
 
     def _store_reference(
-        self, analysis: Analysis, index: int, *, case_id: uuid.UUID, digest: str, uri: str, size: int, user: User
+        self, analysis: Analysis, index: int, case_id: uuid.UUID, record: PhotoRecord, user: User
     ) -> Enrolment:
         face = analysis.located.faces.faces[index]
         with self.db.transaction() as session:
-            record = _photo_record(analysis, digest, uri, size, user, ImageSource.CASE_REFERENCE)
             image, _ = add_image(session, record, case_id=case_id)
             if image.case_id != case_id:
                 # Erasing the case that owns a photo removes it: it cannot be shared with another.
                 raise ConflictError("this photo is already stored, as a sighting or for another case")
             existing = [row for row in FaceRepository(session).for_case(case_id=case_id) if row.image_id == image.id]
             if existing:
+                if not np.allclose(np.asarray(existing[0].box, np.float32), face.box, atol=2.0):
+                    raise ConflictError("this photo is already a reference of the case, with another of its faces")
                 return Enrolment(case_id, image.id, existing[0].id, face, False)
             [row] = FaceRepository(session).add(
                 image_id=image.id,
@@ -168,6 +169,21 @@ class FaceService:
                 details={"image_id": str(image.id), "face_id": str(row.id)},
             )
             return Enrolment(case_id, image.id, row.id, face, True)
+
+
+def found_faces(located: LocatedPhoto) -> tuple[dict[str, Any], ...]:
+    """The faces of a photo for a caller to choose from: index, box, scores and the aligned crop (JPEG, base64)."""
+    return tuple(
+        {
+            "index": k,
+            "box": [round(float(v), 1) for v in face.box],
+            "score": round(face.score, 4),
+            "quality": round(face.quality, 4),
+            "size": round(face.size, 1),
+            "crop_jpeg_base64": base64.b64encode(encode_jpeg(crop)).decode(),
+        }
+        for k, (face, crop) in enumerate(zip(located.faces.faces, located.crops, strict=True))
+    )
 
 
 def _photo_record(

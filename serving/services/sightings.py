@@ -33,8 +33,11 @@ MATCHES_PER_FACE = 10  # cases a face is compared with when no caller says other
 
 @dataclass(frozen=True)
 class PackInfo:
+    """The pack in force: its name, operating threshold and, where known, the score → FAR table."""
+
     name: str
     threshold: float
+    calibration: Calibration | None = None
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from storage.errors import InvalidArgumentError, InvalidTransitionError
+from storage.errors import ConflictError, InvalidArgumentError, InvalidTransitionError
 from storage.repositories.common import Page, get_or_raise, paginate
-from storage.tables import Match, MatchReview, ReviewDecision, ReviewStatus
+from storage.tables import Case, CasePriority, CaseStatus, Match, MatchReview, ReviewDecision, ReviewStatus
 
 # What each decision may follow. A decided match must be reopened before it is decided again.
 ALLOWED: dict[ReviewStatus, frozenset[ReviewDecision]] = {
@@ -27,6 +28,14 @@ _OUTCOME = {
     ReviewDecision.INCONCLUSIVE: ReviewStatus.INCONCLUSIVE,
     ReviewDecision.REOPEN: ReviewStatus.PENDING,
 }
+
+# What is waiting for a person: never decided, or decided inconclusive.
+UNDECIDED = (ReviewStatus.PENDING, ReviewStatus.INCONCLUSIVE)
+_URGENCY = sa.case(
+    {CasePriority.URGENT: 0, CasePriority.HIGH: 1, CasePriority.NORMAL: 2, CasePriority.LOW: 3},
+    value=Case.priority,
+    else_=4,
+)
 
 
 class MatchRepository:
@@ -90,6 +99,57 @@ class MatchRepository:
         query = sa.select(Match).where(*(c for c in conditions if c is not None))
         return paginate(self.session, query.order_by(Match.similarity.desc(), Match.id), page=page, page_size=page_size)
 
+    def queue(self, *, reviewer_id: uuid.UUID, page: int = 1, page_size: int = 50) -> Page[Match]:
+        """Undecided matches of open cases, most urgent case first, then most similar.
+
+        Leaves out the matches this reviewer confirmed first: the second confirmation is someone else's.
+        """
+        return paginate(self.session, self._queue_query(reviewer_id), page=page, page_size=page_size)
+
+    def take_next(self, *, reviewer_id: uuid.UUID, hold: timedelta) -> Match | None:
+        """Claim the first match of the queue nobody else holds (None when there is none)."""
+        free = sa.or_(
+            Match.claimed_until.is_(None), Match.claimed_until < sa.func.now(), Match.claimed_by_id == reviewer_id
+        )
+        query = self._queue_query(reviewer_id).where(free).limit(1).with_for_update(of=Match, skip_locked=True)
+        match = self.session.scalars(query).first()
+        return self.claim(match_id=match.id, reviewer_id=reviewer_id, hold=hold) if match else None
+
+    def claim(self, *, match_id: uuid.UUID, reviewer_id: uuid.UUID, hold: timedelta) -> Match:
+        """Hold an undecided match for ``hold``; ConflictError while another reviewer holds it."""
+        match = self.get(match_id=match_id, lock=True)
+        if match.status not in UNDECIDED:
+            raise InvalidTransitionError(f"a {match.status} match is not waiting for review")
+        self._check_not_held(match, reviewer_id)
+        match.claimed_by_id, match.claimed_until = reviewer_id, sa.func.now() + hold
+        self.session.flush()
+        self.session.refresh(match)
+        return match
+
+    def release(self, *, match_id: uuid.UUID, reviewer_id: uuid.UUID) -> Match:
+        """Give a held match back to the queue (only its holder can; an expired hold is anyone's)."""
+        match = self.get(match_id=match_id, lock=True)
+        self._check_not_held(match, reviewer_id)
+        match.claimed_by_id, match.claimed_until = None, None
+        self.session.flush()
+        return match
+
+    def _check_not_held(self, match: Match, reviewer_id: uuid.UUID) -> None:
+        if match.claimed_by_id in (None, reviewer_id) or match.claimed_until is None:
+            return
+        now: datetime = self.session.execute(sa.select(sa.func.now())).scalar_one()
+        if now < match.claimed_until:
+            raise ConflictError(f"another reviewer holds this match until {match.claimed_until:%H:%M:%S %Z}")
+
+    def _queue_query(self, reviewer_id: uuid.UUID) -> sa.Select[Any]:
+        not_mine = sa.or_(Match.first_confirmed_by_id.is_(None), Match.first_confirmed_by_id != reviewer_id)
+        return (
+            sa.select(Match)
+            .join(Case, Case.id == Match.case_id)
+            .where(Match.status.in_(UNDECIDED), Case.status == CaseStatus.OPEN, not_mine)
+            .order_by(_URGENCY, Match.similarity.desc(), Match.created_at, Match.id)
+        )
+
     def review(
         self,
         *,
@@ -109,6 +169,7 @@ class MatchRepository:
         if confirmations_required not in (1, 2):
             raise InvalidArgumentError("a match needs one or two confirmations")
         match = self.get(match_id=match_id, lock=True)
+        self._check_not_held(match, reviewer_id)
         if decision not in ALLOWED[match.status]:
             raise InvalidTransitionError(f"a {match.status} match cannot take the decision {decision}")
         status = _OUTCOME[decision]
@@ -120,6 +181,7 @@ class MatchRepository:
         if decision is not ReviewDecision.CONFIRM:
             match.first_confirmed_by_id = None
         match.status, match.reviewed_at = status, sa.func.now()
+        match.claimed_by_id, match.claimed_until = None, None
         if note is not None:
             match.notes = note
         self.session.add(

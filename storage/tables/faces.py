@@ -107,6 +107,9 @@ class Match(Keyed, Base):
     first_confirmed_by_id: Mapped[uuid.UUID | None] = owner_key("users", nullable=True, ondelete="SET NULL")
     reviewed_at: Mapped[datetime | None]
     notes: Mapped[str | None] = mapped_column(sa.Text)
+    # A reviewer working on the match holds it until then; nobody else may decide it meanwhile.
+    claimed_by_id: Mapped[uuid.UUID | None] = owner_key("users", nullable=True, ondelete="SET NULL")
+    claimed_until: Mapped[datetime | None]
 
 
 class MatchReview(Keyed, Base):

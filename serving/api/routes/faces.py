@@ -12,8 +12,10 @@ from pipeline.types import Face
 from serving.api.deps import Photo, State, errors, permitted
 from serving.api.schemas.faces import (
     CandidateOut,
+    EnrolmentProblem,
     EnrolResponse,
     FaceOut,
+    IntakeWarningOut,
     MatchOut,
     PhotoInfo,
     SearchFaceOut,
@@ -22,12 +24,16 @@ from serving.api.schemas.faces import (
     SightingResponse,
 )
 from serving.auth.policy import Action
+from serving.services.faces import Intake
+from serving.services.references import FaceChoice
 from serving.services.sightings import Sighting
 from storage.tables import User
 
 router = APIRouter(tags=["faces"])
 TopK = Annotated[int, Query(ge=1, le=50, description="Candidate cases per face.")]
 ERRORS = errors(400, 401, 403, 413, 415, 422, 503)
+_NUMBER = r"\s*\d+(?:\.\d+)?\s*"
+_BOX = rf"^{_NUMBER}(?:,{_NUMBER}){{3}}$"
 
 
 @router.post("/search", responses=ERRORS)
@@ -66,22 +72,49 @@ async def record_sighting(
 @router.post(
     "/cases/{case_id}/photos",
     status_code=status.HTTP_201_CREATED,
-    responses=errors(400, 401, 403, 404, 409, 413, 415, 422, 503),
+    responses={
+        **errors(400, 401, 403, 404, 409, 413, 415, 503),
+        422: {"model": EnrolmentProblem, "description": "No usable face, or several and none chosen."},
+    },
 )
 async def enrol_photo(
-    case_id: uuid.UUID, user: Annotated[User, permitted(Action.ENROL_PHOTO)], photo: Photo, state: State
+    case_id: uuid.UUID,
+    user: Annotated[User, permitted(Action.ENROL_PHOTO)],
+    photo: Photo,
+    state: State,
+    face: Annotated[int | None, Form(ge=0, description="Which face (`index` from a 422's `faces`).")] = None,
+    face_box: Annotated[str | None, Form(pattern=_BOX, description="Or a box around it: x1,y1,x2,y2.")] = None,
+    strict: Annotated[bool, Form(description="Refuse small, soft or crowded photos instead of warning.")] = False,
+    taken_at: Annotated[datetime | None, Form(description="When the photo was taken, if known.")] = None,
 ) -> EnrolResponse:
-    """Add a reference photo to a case: it must show exactly one usable face; a 422 names why not
-    (no_face, several_faces, too_small, too_blurred). 409: the case is not open, or the photo is
-    already stored as a sighting or for another case."""
-    enrolment = await state.faces.enrol(case_id, photo.data, suffix=photo.suffix, user=user)
+    """Add a reference photo to a case. With several faces, the one the photo is of (largest, nearest
+    the centre) is taken when it stands out; otherwise choose one with `face` or `face_box`. Refused
+    (422, with the faces found): no_face, too_small, several_faces; small or soft faces are accepted
+    with `warnings` (strict mode refuses them). 409: the case is not open, or the photo is already
+    stored as a sighting or for another case."""
+    box = _box_of(face_box)
+    intake = Intake(
+        choice=FaceChoice(index=face, box=box) if face is not None or box else None,
+        strict=strict,
+        taken_at=taken_at,
+    )
+    enrolment = await state.faces.enrol(case_id, photo.data, suffix=photo.suffix, user=user, intake=intake)
     return EnrolResponse(
         case_id=enrolment.case_id,
         image_id=enrolment.image_id,
         face_id=enrolment.face_id,
         face=face_out(enrolment.face),
         created=enrolment.created,
+        faces_found=enrolment.faces_found,
+        warnings=[IntakeWarningOut(code=w.code, detail=w.detail) for w in enrolment.warnings],
     )
+
+
+def _box_of(text: str | None) -> tuple[float, float, float, float] | None:
+    if text is None:
+        return None
+    x1, y1, x2, y2 = (float(v) for v in text.split(","))
+    return (x1, y1, x2, y2)
 
 
 def face_out(face: Face) -> FaceOut:

@@ -66,12 +66,38 @@ class SightingResponse(BaseModel):
     faces: list[SightingFaceOut]
 
 
+class IntakeWarningOut(BaseModel):
+    code: str = Field(description="small_face, blurred or other_faces.")
+    detail: str
+
+
 class EnrolResponse(BaseModel):
     case_id: uuid.UUID
     image_id: uuid.UUID
     face_id: uuid.UUID
     face: FaceOut
     created: bool
+    faces_found: int = Field(description="Faces the detector found in the photo; one of them was enrolled.")
+    warnings: list[IntakeWarningOut] = Field(
+        description="Why this reference may match less well; strict mode refuses instead."
+    )
+
+
+class FoundFace(BaseModel):
+    index: int = Field(description="Send it back as `face` to enrol this one.")
+    box: list[float]
+    score: float
+    quality: float
+    size: float = Field(description="Shorter side of the box, in pixels.")
+    crop_jpeg_base64: str = Field(description="The aligned face, JPEG, base64: the caller's own photo.")
+
+
+class EnrolmentProblem(BaseModel):
+    """A reference photo refused: why, and the faces found so that one can be chosen."""
+
+    error: str = Field(description="no_face, several_faces, no_such_face, too_small, too_blurred.")
+    detail: str
+    faces: list[FoundFace] = Field(default_factory=list)
 
 
 class ReadyResponse(BaseModel):

@@ -23,6 +23,8 @@ class MatchDetail(BaseModel):
     threshold: float
     status: ReviewStatus
     first_confirmed_by_id: uuid.UUID | None = Field(description="Set while waiting for a second confirmation.")
+    claimed_by_id: uuid.UUID | None = Field(description="The reviewer working on it, until `claimed_until`.")
+    claimed_until: datetime | None
     reviewed_at: datetime | None
     notes: str | None
     created_at: datetime

@@ -43,10 +43,22 @@ def test_unusable_photos_say_why(service: Service, case_id: uuid.UUID, faces_dir
         "too_small": _jpeg(cv2.resize(portrait, None, fx=0.08, fy=0.08, interpolation=cv2.INTER_AREA)),
         "too_blurred": _jpeg(cv2.GaussianBlur(portrait, (0, 0), sigmaX=max(portrait.shape) / 100)),
     }
+    strict = {"strict": "true"} if reason in ("several_faces", "too_blurred") else {}
     with service.client(Role.INVESTIGATOR) as api:
-        reply = api.post(f"/cases/{case_id}/photos", files={"photo": ("p.jpg", photos[reason], "image/jpeg")})
+        reply = api.post(
+            f"/cases/{case_id}/photos", files={"photo": ("p.jpg", photos[reason], "image/jpeg")}, data=strict
+        )
     assert reply.status_code == 422, reply.text
     assert reply.json()["error"] == reason
+
+
+def test_a_soft_photo_is_taken_with_a_warning(service: Service, case_id: uuid.UUID, faces_dir: Path) -> None:
+    portrait = _portrait(faces_dir)
+    soft = _jpeg(cv2.GaussianBlur(portrait, (0, 0), sigmaX=max(portrait.shape) / 100))
+    with service.client(Role.INVESTIGATOR) as api:
+        reply = api.post(f"/cases/{case_id}/photos", files={"photo": ("p.jpg", soft, "image/jpeg")})
+    assert reply.status_code == 201, reply.text
+    assert [w["code"] for w in reply.json()["warnings"]] == ["blurred"]
 
 
 def test_enrolment_is_idempotent_and_audited(service: Service, case_id: uuid.UUID, faces_dir: Path) -> None:

@@ -45,6 +45,12 @@ MATRIX: dict[tuple[str, str], set[Role] | None] = {
     ("GET", "/api/v1/matches/{match_id}"): {A, S, V},
     ("GET", "/api/v1/matches/{match_id}/reviews"): {A, S, V},
     ("POST", "/api/v1/matches/{match_id}/review"): {A, S, V},
+    ("POST", "/api/v1/matches/{match_id}/claim"): {A, S, V},
+    ("DELETE", "/api/v1/matches/{match_id}/claim"): {A, S, V},
+    ("GET", "/api/v1/review/queue"): {A, S, V},
+    ("POST", "/api/v1/review/next"): {A, S, V},
+    ("GET", "/api/v1/faces/{face_id}/crop"): {A, S, V, R},
+    ("GET", "/api/v1/photos/{image_id}"): {A, S, V, R},
     ("GET", "/api/v1/notifications"): EVERYONE,
     ("GET", "/api/v1/notifications/unread-count"): EVERYONE,
     ("POST", "/api/v1/notifications/{notification_id}/read"): EVERYONE,
@@ -78,9 +84,12 @@ def _routes(service: Service) -> list[tuple[str, str]]:
 
 def _call(api: httpx.Client, method: str, path: str) -> httpx.Response:
     url = path.removeprefix("/api/v1")
-    for name in ("user_id", "case_id", "match_id", "notification_id", "job_id", "database_id"):
+    for name in ("user_id", "case_id", "match_id", "notification_id", "job_id", "database_id", "face_id", "image_id"):
         url = url.replace("{" + name + "}", str(uuid.uuid4()))
-    return api.request(method, url, json={} if method in ("POST", "PUT", "PATCH") else None)
+    reply = api.request(method, url, json={} if method in ("POST", "PUT", "PATCH") else None)
+    if url == "/review/next" and reply.status_code == 200:  # it held a real match: give it back
+        api.delete(f"/matches/{reply.json()['id']}/claim")
+    return reply
 
 
 def _bad_tokens(service: Service) -> dict[str, str]:

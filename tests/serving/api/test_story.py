@@ -2,8 +2,8 @@
 
 A reporter opens a case with photos; a supervisor assigns it; the investigator, who asked for
 e-mail and webhooks, records a sighting of the same person; a pending match appears and reaches
-the investigator by e-mail and by a signed webhook; two supervisors confirm it; the reporter is
-told; and the audit chain verifies and lists every step.
+the investigator by e-mail and by a signed webhook; the investigator confirms it and a supervisor
+gives the second, deciding confirmation; the reporter is told; and the audit chain verifies and lists every step.
 """
 
 from __future__ import annotations
@@ -82,11 +82,10 @@ def test_from_missing_to_confirmed(service: Service, faces_dir: Path, inbox: Inb
     assert "Grace" not in body.decode()
 
     with service.as_token(investigator) as api:
-        assert api.post(f"/matches/{match_id}/review", json={"decision": "confirm"}).status_code == 403
-    with service.client(Role.SUPERVISOR) as supervisor:
-        first = supervisor.post(f"/matches/{match_id}/review", json={"decision": "confirm", "note": "same ears"})
-        again = supervisor.post(f"/matches/{match_id}/review", json={"decision": "confirm"})
+        first = api.post(f"/matches/{match_id}/review", json={"decision": "confirm", "note": "same ears"})
+        again = api.post(f"/matches/{match_id}/review", json={"decision": "confirm"})
     assert first.status_code == 200 and first.json()["status"] == "pending"
+    assert first.json()["first_confirmed_by_id"] == str(investigator_id)
     assert again.status_code == 409 and "different reviewer" in again.json()["detail"]
     with service.as_token(second_supervisor) as supervisor:
         second = supervisor.post(f"/matches/{match_id}/review", json={"decision": "confirm"})
