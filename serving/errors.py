@@ -11,10 +11,13 @@ ServingError
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.errors import ModelError
 from pipeline.errors import CorruptImageError, EmptyImageError, ImageTooLargeError, UnsupportedImageError
@@ -74,6 +77,9 @@ class NotReadyError(ServingError):
     """Raised when models or the gallery are not loaded yet."""
 
 
+logger = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 5  # a replica restarts, a database reconnects, in about this long
+
 # First match wins, so subclasses come before their parents.
 STATUS: tuple[tuple[type[Exception], int], ...] = (
     (AuthenticationError, 401),
@@ -103,7 +109,8 @@ def status_for(error: Exception) -> int:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer every known error with its status and ``{"error": kind, "detail": reason}``."""
+    """Answer every error with its status and one shape, ``{"error": kind, "detail": reason}``:
+    ours, invalid requests (with a reason per field), unknown routes and methods, and the unexpected."""
 
     async def handle(request: Request, error: Exception) -> JSONResponse:
         body: dict[str, Any] = {"error": getattr(error, "code", type(error).__name__), "detail": str(error)}
@@ -112,7 +119,39 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, AuthenticationError) else None
         if isinstance(error, RateLimitedError):
             headers = {"Retry-After": str(error.retry_after)}
+        if status_for(error) == 503:
+            headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
         return JSONResponse(status_code=status_for(error), content=body, headers=headers)
 
     for kind, _ in STATUS:
         app.add_exception_handler(kind, handle)
+    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)
+
+
+async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+    fields = [
+        {"field": ".".join(str(part) for part in problem["loc"]), "reason": _reason(problem)}
+        for problem in error.errors()
+    ]
+    summary = "; ".join(f"{f['field']}: {f['reason']}" for f in fields[:3]) or "the request is invalid"
+    body = {"error": "invalid_request", "detail": summary, "fields": fields}
+    return JSONResponse(status_code=422, content=body)
+
+
+def _reason(problem: Any) -> str:
+    # pydantic prefixes a validator's own message with "Value error, "; the message is the reason
+    return str(problem.get("msg", "invalid")).removeprefix("Value error, ")
+
+
+async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    kinds = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+    body = {"error": kinds.get(error.status_code, "http_error"), "detail": str(error.detail)}
+    return JSONResponse(status_code=error.status_code, content=body, headers=getattr(error, "headers", None))
+
+
+async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    logger.error("unexpected %s on %s %s", type(error).__name__, request.method, request.url.path, exc_info=error)
+    body = {"error": "internal_error", "detail": "an unexpected error; it was logged without the request's data"}
+    return JSONResponse(status_code=500, content=body)

@@ -1,5 +1,10 @@
 """Erasing a case: its photos, faces, embeddings, matches and notifications, leaving no trace
-but an audit entry that says it happened (with counts, never names or biometric data)."""
+but an audit entry that says it happened (with counts, never names or biometric data).
+
+Sighting photos that were matched to the erased case and to no other case go too: they were
+kept because they might show that person. Sightings that also matched another case stay, without
+their match to the erased one.
+"""
 
 from __future__ import annotations
 
@@ -37,12 +42,14 @@ class ErasureReport:
     notifications: int
     grants: int
     storage_uris: tuple[str, ...]
+    sightings: int = 0  # sighting photos matched to this case only, erased with it
 
 
 def erase_case(session: Session, *, case_id: uuid.UUID, actor: str, reason: ErasureReason) -> ErasureReport:
     """Delete the case and everything that belongs to it, and audit that, in one transaction."""
     case = get_or_raise(session, Case, case_id, lock=True)
     matches = sa.select(Match.id).where(Match.case_id == case_id)
+    sightings = _sightings_of_only(session, case_id)
     report = ErasureReport(
         case_id=case_id,
         images=_count(session, Image, Image.case_id == case_id),
@@ -53,8 +60,15 @@ def erase_case(session: Session, *, case_id: uuid.UUID, actor: str, reason: Eras
             session, Notification, sa.or_(Notification.case_id == case_id, Notification.match_id.in_(matches))
         ),
         grants=_count(session, CaseGrant, CaseGrant.case_id == case_id),
-        storage_uris=tuple(session.scalars(sa.select(Image.storage_uri).where(Image.case_id == case_id))),
+        storage_uris=tuple(
+            session.scalars(
+                sa.select(Image.storage_uri).where(sa.or_(Image.case_id == case_id, Image.id.in_(sightings)))
+            )
+        ),
+        sightings=len(sightings),
     )
+    if sightings:
+        session.execute(sa.delete(Image).where(Image.id.in_(sightings)))
     session.delete(case)  # the foreign keys cascade to every row counted above
     session.flush()
     details = {
@@ -67,9 +81,18 @@ def erase_case(session: Session, *, case_id: uuid.UUID, actor: str, reason: Eras
         "notifications": report.notifications,
         "grants": report.grants,
         "stored_files": len(report.storage_uris),
+        "sightings": report.sightings,
     }
     AuditLog(session).append(actor=actor, action="case.erase", target_type="case", target_id=case_id, details=details)
     return report
+
+
+def _sightings_of_only(session: Session, case_id: uuid.UUID) -> list[uuid.UUID]:
+    """Sighting photos with a face matched to this case and no face matched to any other."""
+    matched = sa.select(Face.image_id).join(Match, Match.face_id == Face.id)
+    mine = matched.where(Match.case_id == case_id, Face.case_id.is_(None))
+    others = matched.where(Match.case_id != case_id)
+    return list(session.scalars(mine.except_(others)))
 
 
 def _count(session: Session, table: type, condition: sa.ColumnElement[bool]) -> int:

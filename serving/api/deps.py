@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Annotated, Any
 
-from fastapi import Depends, File, Request, UploadFile
+from fastapi import Depends, File, Query, Request, UploadFile
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from serving.api.schemas.common import Problem
@@ -28,6 +28,8 @@ from storage.database import Database
 from storage.tables import User
 
 API_PREFIX = "/api/v1"
+MAX_PAGE = 100_000  # beyond it an OFFSET only costs the database; narrow the filters instead
+PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE, description="1-based.")]
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,14 @@ from typing import Any
 
 from fastapi import FastAPI
 from ray import serve
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from configs.settings import Settings
 from models.errors import ModelError
 from models.registry import load_aligner, resolve_pack
 from pipeline.engine import FaceAligner
+from serving.api.contract import document_problems
 from serving.api.deps import API_PREFIX, GatewayState
+from serving.api.guard import Limits, RequestGuard
 from serving.api.routes import (
     audit,
     auth,
@@ -54,27 +55,6 @@ from storage.photos import PhotoStore
 logger = logging.getLogger(__name__)
 
 
-class BodyLimit:
-    """Refuses a request whose declared body is over the limit before reading any of it."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope.get("headers", ())).get(b"content-length")
-            if length is not None and length.isdigit() and int(length) > self.limit:
-                await _refuse(send, f"the request body is larger than {self.limit} bytes")
-                return
-        await self.app(scope, receive, send)
-
-
-async def _refuse(send: Send, reason: str) -> None:
-    body = ('{"error":"UploadTooLargeError","detail":"' + reason + '"}').encode()
-    await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]})
-    await send({"type": "http.response.body", "body": body})
-
-
 def _aligners(settings: Settings) -> Callable[[str], FaceAligner | None]:
     """Each pack's aligner, made on first use: the face crops reviewers see are the ones the embedder saw."""
 
@@ -98,6 +78,7 @@ def create_app() -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
     )
     install_error_handlers(application)
+    document_problems(application)
     for module in (health, auth, users, cases, faces, images, matches, notifications, jobs, scans, external, audit):
         application.include_router(module.router, prefix=API_PREFIX)
     application.include_router(matches.review_router, prefix=API_PREFIX)
@@ -172,5 +153,6 @@ class Gateway:
         application = create_app()
         application.state.sura = self.state
         # Multipart framing adds a little to the photo itself.
-        application.add_middleware(BodyLimit, limit=self.state.max_upload_bytes + 64 * 1024)
+        limits = Limits(photo_bytes=self.state.max_upload_bytes + 64 * 1024)
+        application.add_middleware(RequestGuard, limits=limits, token_secret=self.state.token_secret)
         return application

@@ -26,6 +26,7 @@ class Action(enum.StrEnum):
     EDIT_CASE = "edit_case"
     ASSIGN_CASE = "assign_case"
     ERASE_CASE = "erase_case"
+    SHORTEN_RETENTION = "shorten_retention"
     GRANT_CASE = "grant_case"
     ENROL_PHOTO = "enrol_photo"
     SEARCH = "search"
@@ -56,6 +57,7 @@ ROLES: dict[Action, frozenset[Role]] = {
     Action.EDIT_CASE: _CASEWORK | {Role.REPORTER},
     Action.ASSIGN_CASE: _LEADS,
     Action.ERASE_CASE: frozenset({Role.ADMIN}),
+    Action.SHORTEN_RETENTION: frozenset({Role.ADMIN}),  # a case kept for less time is erased sooner
     Action.GRANT_CASE: _LEADS,
     Action.ENROL_PHOTO: _CASEWORK | {Role.REPORTER},
     Action.SEARCH: _CASEWORK,

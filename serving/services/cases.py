@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,6 +36,7 @@ class CaseService:
 
     def create(self, user: User, fields: Mapping[str, Any]) -> Case:
         authorize(user, Action.CREATE_CASE)
+        _refuse_past(fields.get("retention_until"))
         with self.db.transaction() as session:
             case = CaseRepository(session).create(reporter_id=user.id, **fields)
             if case.consent_biometric:
@@ -70,6 +72,7 @@ class CaseService:
             case = cases.get(case_id=case_id, lock=True)
             authorize_case(session, user, Action.EDIT_CASE, case)
             self._check_change(session, user, changes)
+            retention = _check_retention(user, case, changes)
             if changes.get("consent_biometric") and not case.consent_biometric:
                 changes = {**changes, "consent_recorded_at": sa.func.now()}
             reopened = case.status is not CaseStatus.OPEN and changes.get("status") == CaseStatus.OPEN
@@ -81,7 +84,7 @@ class CaseService:
                 action="case.update",
                 target_type="case",
                 target_id=case_id,
-                details={"fields": sorted(changes), "status": case.status.value},
+                details={"fields": sorted(changes), "status": case.status.value, **retention},
             )
             Notifier(session).send(
                 Event(NotificationKind.CASE_UPDATED, f"Case {case.number} was updated", case_id=case.id),
@@ -107,6 +110,26 @@ class CaseService:
             case = CaseRepository(session).get(case_id=case_id)
             authorize_case(session, user, Action.READ_CASE, case)
             return FaceRepository(session).for_case(case_id=case_id)
+
+    def grants(self, user: User, case_id: uuid.UUID) -> list[CaseGrant]:
+        authorize(user, Action.GRANT_CASE)
+        with self.db.transaction() as session:
+            CaseRepository(session).get(case_id=case_id)
+            return UserRepository(session).grants_of_case(case_id=case_id)
+
+    def revoke(self, user: User, case_id: uuid.UUID, grantee: uuid.UUID) -> None:
+        """Take a user's grant on this case away (NotFoundError when they had none); audited."""
+        authorize(user, Action.GRANT_CASE)
+        with self.db.transaction() as session:
+            CaseRepository(session).get(case_id=case_id)
+            UserRepository(session).revoke(user_id=grantee, case_id=case_id)
+            AuditLog(session).append(
+                actor=_actor(user),
+                action="case.revoke",
+                target_type="case",
+                target_id=case_id,
+                details={"user_id": str(grantee)},
+            )
 
     def grant(self, user: User, case_id: uuid.UUID, grantee: uuid.UUID, access: Access) -> CaseGrant:
         authorize(user, Action.GRANT_CASE)
@@ -136,6 +159,25 @@ class CaseService:
                 assignee = UserRepository(session).get(user_id=changes["assignee_id"])
                 if assignee.role not in _CASE_WORKER_ROLES or not assignee.is_active:
                     raise InvalidArgumentError("cases are assigned to active investigators or supervisors")
+
+
+def _check_retention(user: User, case: Case, changes: Mapping[str, Any]) -> dict[str, str | None]:
+    """Refuse a retention day that is not in the future; keeping a case for less time is an
+    administrator's decision. Returns the change for the audit entry."""
+    if "retention_until" not in changes:
+        return {}
+    new, old = changes["retention_until"], case.retention_until
+    _refuse_past(new)
+    if new is not None and (old is None or new < old):
+        authorize(user, Action.SHORTEN_RETENTION)
+    return {"retention_from": old.isoformat() if old else None, "retention_to": new.isoformat() if new else None}
+
+
+def _refuse_past(day: date | None) -> None:
+    if day is not None and day <= datetime.now(UTC).date():
+        raise InvalidArgumentError(
+            "retention_until must be a day in the future; to erase a case now, an administrator uses /erase"
+        )
 
 
 def _actor(user: User) -> str:

@@ -15,9 +15,10 @@ from numpy.typing import NDArray
 from pipeline.crops import encode_jpeg
 from pipeline.match import Candidate
 from pipeline.types import Face
-from serving.auth.policy import Action, authorize_case
+from serving.auth.policy import ROLES, Action, authorize_case
 from serving.deployments.messages import LocatedPhoto, PhotoError
 from serving.errors import EnrolmentError
+from serving.services.chain import call_stage
 from serving.services.references import Chosen, EnrolmentRules, FaceChoice, IntakeWarning, choose_reference
 from serving.services.retro import queue_retro_search
 from serving.services.sightings import PackInfo, PhotoRecord, Sighting, SightingRecorder, add_image, new_faces
@@ -77,19 +78,42 @@ class FaceService:
 
     async def analyse(self, photo: bytes) -> Analysis:
         """Detect, align and embed; unreadable photos raise the matching ``ImageError``."""
-        located = await self.detector.locate.remote(photo)
+        located = await call_stage("detector", self.detector.locate, photo)
         if isinstance(located, PhotoError):
             raise located.exception()
         vectors = (
-            await self.embedder.embed.remote(located.crops) if len(located.crops) else np.zeros((0, 1), np.float32)
+            await call_stage("embedder", self.embedder.embed, located.crops)
+            if len(located.crops)
+            else np.zeros((0, 1), np.float32)
         )
         return Analysis(located=located, vectors=vectors)
 
     async def search(self, photo: bytes, *, k: int) -> tuple[Analysis, list[list[Candidate]]]:
         """Every face of the photo and its ``k`` closest cases; nothing is stored."""
         analysis = await self.analyse(photo)
-        candidates = await self.matcher.search.remote(analysis.vectors, k) if len(analysis.vectors) else []
+        candidates = (
+            await call_stage("matcher", self.matcher.search, analysis.vectors, k) if len(analysis.vectors) else []
+        )
         return analysis, candidates
+
+    async def search_for(self, user: User, photo: bytes, *, k: int) -> tuple[Analysis, list[list[Candidate]]]:
+        """A person's search: candidates under the threshold only for roles that review matches; audited
+        (who, how many faces and candidates: never the photo or its faces)."""
+        analysis, candidates = await self.search(photo, k=k)
+        if user.role not in ROLES[Action.REVIEW_MATCH]:
+            candidates = [[c for c in hits if c.above_threshold] for hits in candidates]
+        await asyncio.to_thread(self._audit_search, user, analysis, candidates)
+        return analysis, candidates
+
+    def _audit_search(self, user: User, analysis: Analysis, candidates: list[list[Candidate]]) -> None:
+        details = {
+            "pack": self.pack.name,
+            "faces": len(analysis.located.faces.faces),
+            "candidates": sum(len(hits) for hits in candidates),
+            "above_threshold": sum(c.above_threshold for hits in candidates for c in hits),
+        }
+        with self.db.transaction() as session:
+            AuditLog(session).append(actor=f"user:{user.id}", action="search", details=details)
 
     async def record_sighting(
         self, photo: bytes, *, suffix: str, user: User, taken_at: datetime | None, k: int

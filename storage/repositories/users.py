@@ -7,8 +7,8 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from storage.errors import ConflictError
-from storage.repositories.common import Page, get_or_raise, paginate
+from storage.errors import ConflictError, NotFoundError
+from storage.repositories.common import Page, affected_rows, get_or_raise, paginate
 from storage.tables import Access, CaseGrant, Role, User
 
 
@@ -57,6 +57,18 @@ class UserRepository:
             grant.access, grant.granted_by_id = access, granted_by_id
         self.session.flush()
         return grant
+
+    def grants_of_case(self, *, case_id: uuid.UUID) -> list[CaseGrant]:
+        query = sa.select(CaseGrant).where(CaseGrant.case_id == case_id).order_by(CaseGrant.created_at)
+        return list(self.session.scalars(query))
+
+    def revoke(self, *, user_id: uuid.UUID, case_id: uuid.UUID) -> None:
+        """Remove one grant; NotFoundError when the user had none on the case."""
+        removed = affected_rows(
+            self.session, sa.delete(CaseGrant).where(CaseGrant.user_id == user_id, CaseGrant.case_id == case_id)
+        )
+        if not removed:
+            raise NotFoundError(f"no case_grants row for user {user_id} on case {case_id}")
 
     def grants(self, *, user_id: uuid.UUID) -> list[CaseGrant]:
         return list(self.session.scalars(sa.select(CaseGrant).where(CaseGrant.user_id == user_id)))

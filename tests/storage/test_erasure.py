@@ -138,3 +138,43 @@ def test_erasure_removes_everything_and_audits_without_biometrics(db: Database, 
 
     with pytest.raises(NotFoundError), db.transaction() as session:
         erase_case(session, case_id=case_id, actor="system", reason=ErasureReason.RETENTION_EXPIRED)
+
+
+def test_a_sighting_matched_to_the_erased_case_only_goes_with_it(db: Database) -> None:
+    with db.transaction() as session:
+        case = CaseRepository(session).create(full_name=NAME, reporter_id=None)
+        other = CaseRepository(session).create(full_name="Other Person", reporter_id=None)
+        faces, matches = FaceRepository(session), MatchRepository(session)
+        references = {
+            owner.id: faces.add(
+                image_id=add_image(session, ImageSource.CASE_REFERENCE, owner.id),
+                pack="p",
+                faces=new_faces(unit_vectors(1, 16, seed)),
+                case_id=owner.id,
+            )[0]
+            for seed, owner in enumerate((case, other))
+        }
+        only_theirs = faces.add(image_id=add_image(session), pack="p", faces=new_faces(unit_vectors(2, 16, 7)))
+        shared = faces.add(image_id=add_image(session), pack="p", faces=new_faces(unit_vectors(1, 16, 8)))
+        for face, owner in ((only_theirs[0], case), (shared[0], case), (shared[0], other)):
+            matches.record(
+                case_id=owner.id,
+                face_id=face.id,
+                reference_face_id=references[owner.id].id,
+                similarity=0.7,
+                false_accept_rate=1e-4,
+                pack="p",
+                threshold=0.4,
+            )
+        gone, kept = only_theirs[0].image_id, shared[0].image_id
+        case_id = case.id
+
+    with db.transaction() as session:
+        report = erase_case(session, case_id=case_id, actor="system", reason=ErasureReason.SUBJECT_REQUEST)
+    assert report.sightings == 1 and len(report.storage_uris) == 2
+    with db.transaction() as session:
+        assert session.get(Image, gone) is None and session.get(Image, kept) is not None
+        assert session.scalar(sa.select(sa.func.count()).select_from(Face).where(Face.image_id == gone)) == 0
+        assert [m.case_id for m in session.scalars(sa.select(Match).where(Match.face_id == shared[0].id))] == [other.id]
+        [entry] = AuditLog(session).find(actions=["case.erase"], target_id=str(case_id)).items
+        assert entry.details["sightings"] == 1

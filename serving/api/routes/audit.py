@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from serving.api.deps import State, errors, permitted
+from serving.api.deps import PageNumber, State, errors, permitted
 from serving.api.schemas.common import Page, page_of
 from serving.api.schemas.work import AuditEntryOut, ChainReportOut
 from serving.auth.policy import Action
@@ -28,7 +28,7 @@ async def list_entries(
     target_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[AuditEntryOut]:
     """Entries, newest first. They hold ids and counts, never names or biometric data."""

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from serving.api.deps import State, errors, permitted
+from serving.api.deps import PageNumber, State, errors, permitted
 from serving.api.schemas.cases import CaseCreate, CaseOut, CaseUpdate, Erasure, ErasureOut, ReferencePhotoOut
 from serving.api.schemas.common import Page, page_of
 from serving.api.schemas.people import GrantIn, GrantOut
@@ -44,7 +44,7 @@ async def list_cases(
     has_matches: bool | None = None,
     sort: CaseSort = "created",
     descending: bool = True,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[CaseOut]:
     """Cases, filtered, searched, sorted and paged; reporters see only cases they opened or were granted."""
@@ -88,7 +88,8 @@ async def update_case(
 async def erase_case(
     case_id: uuid.UUID, body: Erasure, user: Annotated[User, permitted(Action.ERASE_CASE)], state: State
 ) -> ErasureOut:
-    """Erase the case with its photos, faces, embeddings and matches. Only the audit log keeps that it happened."""
+    """Erase the case with its photos, faces, embeddings and matches, and the sighting photos matched to it
+    and to no other case. Only the audit log keeps that it happened."""
     report = await asyncio.to_thread(state.cases.erase, user, case_id, body.reason)
     return ErasureOut(
         case_id=report.case_id,
@@ -96,6 +97,7 @@ async def erase_case(
         faces=report.faces,
         matches=report.matches,
         notifications=report.notifications,
+        sightings=report.sightings,
     )
 
 
@@ -125,3 +127,22 @@ async def grant_access(
     """Give a user access to this case beyond their role (a family member, an investigator from elsewhere)."""
     grant = await asyncio.to_thread(state.cases.grant, user, case_id, body.user_id, body.access)
     return GrantOut(user_id=grant.user_id, case_id=grant.case_id, access=grant.access)
+
+
+@router.get("/{case_id}/grants", responses=errors(401, 403, 404, 422))
+async def list_grants(
+    case_id: uuid.UUID, user: Annotated[User, permitted(Action.GRANT_CASE)], state: State
+) -> list[GrantOut]:
+    """Who was given access to this case beyond their role."""
+    grants = await asyncio.to_thread(state.cases.grants, user, case_id)
+    return [GrantOut(user_id=g.user_id, case_id=g.case_id, access=g.access) for g in grants]
+
+
+@router.delete(
+    "/{case_id}/grants/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(401, 403, 404, 422)
+)
+async def revoke_grant(
+    case_id: uuid.UUID, user_id: uuid.UUID, user: Annotated[User, permitted(Action.GRANT_CASE)], state: State
+) -> None:
+    """Take a user's access to this case away."""
+    await asyncio.to_thread(state.cases.revoke, user, case_id, user_id)

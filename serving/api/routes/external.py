@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from serving.api.deps import State, errors, permitted
+from serving.api.deps import PageNumber, State, errors, permitted
 from serving.api.schemas.common import Page, page_of
 from serving.api.schemas.external import (
     ConnectionTest,
@@ -27,7 +27,6 @@ from storage.tables import User
 
 router = APIRouter(prefix="/external-databases", tags=["external databases"])
 Admin = Annotated[User, permitted(Action.MANAGE_EXTERNAL)]
-PageNumber = Annotated[int, Query(ge=1)]
 PageSize = Annotated[int, Query(ge=1, le=200)]
 
 

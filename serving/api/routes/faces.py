@@ -30,7 +30,7 @@ from serving.services.sightings import Sighting
 from storage.tables import User
 
 router = APIRouter(tags=["faces"])
-TopK = Annotated[int, Query(ge=1, le=50, description="Candidate cases per face.")]
+TopK = Annotated[int, Query(ge=1, le=20, description="Candidate cases per face (at most 20).")]
 ERRORS = errors(400, 401, 403, 413, 415, 422, 503)
 _NUMBER = r"\s*\d+(?:\.\d+)?\s*"
 _BOX = rf"^{_NUMBER}(?:,{_NUMBER}){{3}}$"
@@ -40,8 +40,9 @@ _BOX = rf"^{_NUMBER}(?:,{_NUMBER}){{3}}$"
 async def search(
     user: Annotated[User, permitted(Action.SEARCH)], photo: Photo, state: State, k: TopK = 5
 ) -> SearchResponse:
-    """Every face of a photo with its closest open cases. Nothing is stored."""
-    analysis, candidates = await state.faces.search(photo.data, k=k)
+    """Every face of a photo with its closest open cases. Nothing is stored but an audit entry (who
+    searched, how many faces and candidates); candidates under the threshold go to reviewers only."""
+    analysis, candidates = await state.faces.search_for(user, photo.data, k=k)
     located = analysis.located
     return SearchResponse(
         pack=state.faces.pack.name,

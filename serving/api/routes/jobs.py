@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from serving.api.deps import State, errors, permitted
+from serving.api.deps import PageNumber, State, errors, permitted
 from serving.api.schemas.common import Page, page_of
 from serving.api.schemas.work import JobOut
 from serving.auth.policy import Action
@@ -23,7 +23,7 @@ async def list_jobs(
     state: State,
     status_: Annotated[list[JobStatus], Query(alias="status")] = [],  # noqa: B006 - FastAPI copies defaults
     kind: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[JobOut]:
     """Jobs, newest first; investigators see the jobs they started, supervisors and admins all."""

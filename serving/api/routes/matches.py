@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from serving.api.deps import State, errors, permitted
+from serving.api.deps import PageNumber, State, errors, permitted
 from serving.api.routes.images import image_links
 from serving.api.schemas.common import Page, page_of
 from serving.api.schemas.review import CaseBrief, FaceSeenOut, ImageLinks, MatchViewOut, QueueItem
@@ -33,7 +33,7 @@ async def list_matches(
     min_similarity: Annotated[float | None, Query(ge=-1, le=1)] = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[MatchDetail]:
     """Matches, most similar first."""
@@ -96,7 +96,7 @@ review_router = APIRouter(prefix="/review", tags=["matches"])
 async def review_queue(
     user: Reviewer,
     state: State,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page: PageNumber = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[QueueItem]:
     """Undecided matches of open cases: most urgent case first, then most similar. Matches you

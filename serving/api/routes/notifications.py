@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from serving.api.deps import State, errors, permitted
+from serving.api.deps import PageNumber, State, errors, permitted
 from serving.api.schemas.common import Page, page_of
 from serving.api.schemas.work import MarkedRead, NotificationOut, PreferenceIn, PreferenceOut, UnreadCount
 from serving.auth.policy import Action
@@ -23,7 +23,7 @@ async def list_notifications(
     user: Reader,
     state: State,
     unread_only: bool = False,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[NotificationOut]:
     """The signed-in user's notifications, newest first."""

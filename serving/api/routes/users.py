@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from serving.api.deps import SignedInUser, State, errors, permitted
+from serving.api.deps import PageNumber, SignedInUser, State, errors, permitted
 from serving.api.schemas.common import Page, page_of
 from serving.api.schemas.people import PasswordChange, UserCreate, UserOut, UserUpdate
 from serving.auth.policy import Action
@@ -43,7 +43,7 @@ async def list_users(
     state: State,
     role: Role | None = None,
     active: bool | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[UserOut]:
     """Accounts, by e-mail address."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
-from serving.api.schemas.common import Strict
+from serving.api.schemas.common import Patch, Strict
 from storage.erasure import ErasureReason
 from storage.tables import CasePriority, CaseStatus, Sex
 
@@ -28,8 +29,12 @@ class CaseCreate(CaseFields):
     full_name: str = Field(min_length=1, max_length=300)
 
 
-class CaseUpdate(Strict):
+class CaseUpdate(Patch):
     """Only the fields given change. Reporters may change the descriptive ones and withdraw."""
+
+    required: ClassVar[frozenset[str]] = frozenset(
+        {"full_name", "aliases", "sex", "status", "priority", "consent_biometric"}
+    )
 
     full_name: str | None = Field(default=None, min_length=1, max_length=300)
     aliases: list[str] | None = Field(default=None, max_length=50)
@@ -85,3 +90,4 @@ class ErasureOut(BaseModel):
     faces: int
     matches: int
     notifications: int
+    sightings: int = Field(description="Sighting photos matched to this case only, erased with it.")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Item = TypeVar("Item")
 
@@ -15,6 +15,21 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Patch(Strict):
+    """A partial update: fields left out stay as they are; ``null`` is refused for fields that must hold a value."""
+
+    required: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_null_for_required(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            nulls = sorted(name for name in cls.required if name in data and data[name] is None)
+            if nulls:
+                raise ValueError(f"{', '.join(nulls)} cannot be null: leave the field out to keep its value")
+        return data
+
+
 class Page(BaseModel, Generic[Item]):
     items: list[Item]
     total: int = Field(description="How many items match the filters in all.")
@@ -22,11 +37,17 @@ class Page(BaseModel, Generic[Item]):
     page_size: int
 
 
+class FieldProblem(BaseModel):
+    field: str = Field(description="Where: body.full_name, query.page, path.case_id …")
+    reason: str
+
+
 class Problem(BaseModel):
     """Every error response: what kind of error, and why."""
 
-    error: str = Field(description="The error's kind, e.g. PermissionDeniedError or no_face.")
+    error: str = Field(description="The error's kind, e.g. PermissionDeniedError, invalid_request or no_face.")
     detail: str = Field(description="Why, in words.")
+    fields: list[FieldProblem] | None = Field(default=None, description="Invalid requests: the reason per field.")
 
 
 Shape = TypeVar("Shape", bound=BaseModel)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import ClassVar
 
 from pydantic import BaseModel, EmailStr, Field
 
-from serving.api.schemas.common import Strict
+from serving.api.schemas.common import Patch, Strict
 from storage.tables import Access, Role
 
 
@@ -50,7 +51,9 @@ class UserCreate(Strict):
     password: str = Field(min_length=12, max_length=1024)
 
 
-class UserUpdate(Strict):
+class UserUpdate(Patch):
+    required: ClassVar[frozenset[str]] = frozenset({"full_name", "role", "is_active"})
+
     full_name: str | None = Field(default=None, min_length=1, max_length=200)
     role: Role | None = None
     is_active: bool | None = None

@@ -39,6 +39,8 @@ MATRIX: dict[tuple[str, str], set[Role] | None] = {
     ("GET", "/api/v1/cases/{case_id}/photos"): {A, S, V, R},
     ("POST", "/api/v1/cases/{case_id}/photos"): {A, S, V, R},
     ("POST", "/api/v1/cases/{case_id}/grants"): {A, S},
+    ("GET", "/api/v1/cases/{case_id}/grants"): {A, S},
+    ("DELETE", "/api/v1/cases/{case_id}/grants/{user_id}"): {A, S},
     ("POST", "/api/v1/search"): {A, S, V},
     ("POST", "/api/v1/sightings"): {A, S, V},
     ("GET", "/api/v1/matches"): {A, S, V},
