@@ -127,6 +127,24 @@ class JobSettings(BaseModel):
     retention_interval_s: int = Field(default=86_400, ge=60)
 
 
+def embedded_anchor() -> Path:
+    """The embedded database's anchor file, beside the service's other files."""
+    return default_home() / "audit-anchor.jsonl"
+
+
+class AuditSettings(BaseModel):
+    """Where the audit chain's head is anchored, signed, outside the database.
+
+    Keep the file where the database's owner cannot write (another volume, host or WORM storage):
+    a rewritten past then no longer matches its anchor. The job worker anchors every
+    ``anchor_interval_s``. Unset: the embedded database anchors to ``embedded_anchor()``; a
+    configured database is not anchored until a file is named (it belongs to that database).
+    """
+
+    anchor_file: Path | None = None
+    anchor_interval_s: int = Field(default=60, ge=5)
+
+
 class PhotoSettings(BaseModel):
     """Where uploaded photos are kept, and how large an upload may be."""
 
@@ -192,6 +210,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SURA_", env_nested_delimiter="__", extra="ignore")
 
     environment: Literal["development", "test", "production"] = "development"
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     external: ExternalSettings = Field(default_factory=ExternalSettings)

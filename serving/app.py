@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, SecretStr
 from ray.serve import Application, Deployment
 
 from configs.settings import (
+    AuditSettings,
     ExternalSettings,
     ModelSettings,
     PipelineSettings,
@@ -91,6 +92,7 @@ class AppArgs(BaseModel):
     credentials_secret: SecretStr | None = None
     two_person_rule: bool | None = None
     session_check_seconds: float | None = None
+    audit: AuditSettings | None = None
 
 
 def build_app(args: AppArgs) -> Application:
@@ -157,6 +159,7 @@ def effective_settings(args: AppArgs) -> Settings:
             "review": review,
             "smtp": args.smtp or base.smtp,
             "scan": args.scan or base.scan,
+            "audit": args.audit or base.audit,
         }
     )
 

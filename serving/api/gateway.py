@@ -35,7 +35,7 @@ from serving.api.routes import (
 )
 from serving.auth.users import ActiveUsers
 from serving.errors import install_error_handlers
-from serving.services.audit import AuditService
+from serving.services.audit import AuditService, audit_anchor
 from serving.services.cases import CaseService
 from serving.services.external import ExternalService
 from serving.services.faces import FaceService
@@ -141,7 +141,7 @@ class Gateway:
             ),
             notifications=NotificationService(db, secret),
             jobs=JobService(db, pack=pack.name, scan_sources=settings.scan.allowed_sources),
-            audit=AuditService(db),
+            audit=AuditService(db, audit_anchor(settings)),
             external=ExternalService(db, CredentialBox.from_secret(settings.credentials_secret()), settings.external),
             token_secret=secret,
             max_upload_bytes=settings.photos.max_upload_bytes,

@@ -28,6 +28,7 @@ class Action(enum.StrEnum):
     ERASE_CASE = "erase_case"
     SHORTEN_RETENTION = "shorten_retention"
     GRANT_CASE = "grant_case"
+    RECORD_CONSENT = "record_consent"
     ENROL_PHOTO = "enrol_photo"
     SEARCH = "search"
     RECORD_SIGHTING = "record_sighting"
@@ -59,6 +60,7 @@ ROLES: dict[Action, frozenset[Role]] = {
     Action.ERASE_CASE: frozenset({Role.ADMIN}),
     Action.SHORTEN_RETENTION: frozenset({Role.ADMIN}),  # a case kept for less time is erased sooner
     Action.GRANT_CASE: _LEADS,
+    Action.RECORD_CONSENT: _LEADS,  # they hold the signed consent form; reporters' say-so waits for them
     Action.ENROL_PHOTO: _CASEWORK | {Role.REPORTER},
     Action.SEARCH: _CASEWORK,
     Action.RECORD_SIGHTING: _CASEWORK,

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import click
 
 from configs.settings import get_settings
-from storage.audit import AuditLog
+from serving.services.audit import audit_anchor, verify_anchored
 from storage.database import Database, current_revision, open_database
 from storage.errors import StorageError
 
@@ -45,9 +45,9 @@ def audit() -> None:
 
 @audit.command()
 def verify() -> None:
-    """Check every entry's hash and link; name the first entry that does not check out."""
+    """Check every entry's hash and link, and the anchors outside the database; name the first entry that fails."""
     with database() as db, db.transaction() as session:
-        report = AuditLog(session).verify()
+        report = verify_anchored(session, audit_anchor(get_settings()))
     if report.ok:
         click.echo(f"audit log intact: {report.checked} entries verified")
         return

@@ -10,7 +10,7 @@ import click
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from configs.settings import get_settings
+from configs.settings import embedded_anchor, get_settings
 from serving.cli.database import database
 from storage.tables import User
 
@@ -40,7 +40,11 @@ def serve_command(host: str | None, port: int | None, pack_name: str | None) -> 
         try:
             serve.start(http_options={"host": host, "port": port}, logging_config={"enable_access_log": False})
             click.echo(f"starting SuraSmart with pack {models.pack} (models load on first start) …")
-            serve.run(build_app(AppArgs(models=models, db_url=url)), name="sura", route_prefix="/")
+            # The embedded database's audit chain is anchored beside it unless a file is named.
+            audit = settings.audit.model_copy(
+                update={"anchor_file": settings.audit.anchor_file or (None if settings.db.url else embedded_anchor())}
+            )
+            serve.run(build_app(AppArgs(models=models, db_url=url, audit=audit)), name="sura", route_prefix="/")
             click.echo(f"SuraSmart is serving on http://{host}:{port}/api/v1 (API docs: http://{host}:{port}/docs)")
             if users == 0:
                 click.echo(

@@ -20,11 +20,13 @@ from configs.settings import Settings
 from models.registry import resolve_pack
 from serving.scans.scanner import Scanner
 from serving.services.analysis import ServeAnalyser
+from serving.services.audit import audit_anchor
 from serving.services.jobs import RETENTION_JOB, JobHandlers, Matching
 from serving.services.scans import SCAN_JOB
 from serving.services.sightings import PackInfo
 from serving.services.sync import Syncer
 from storage.database import open_database
+from storage.errors import describe_error
 from storage.external.credentials import CredentialBox
 from storage.jobs import JobQueue
 from storage.photos import PhotoStore
@@ -78,6 +80,9 @@ class JobWorker:
         # Scans take hours; they run beside the short jobs, never in front of a notification.
         quick = sorted(set(self.handlers.kinds) - {SCAN_JOB})
         self._tasks = [asyncio.create_task(self._run([SCAN_JOB])), asyncio.create_task(self._run(quick))]
+        self.anchor = audit_anchor(settings)
+        if self.anchor is not None:
+            self._tasks.append(asyncio.create_task(self._anchor_every(settings.audit.anchor_interval_s)))
 
     async def status(self) -> dict[str, Any]:
         return {"worker": self.name, "running": not any(task.done() for task in self._tasks), **self.done}
@@ -100,6 +105,22 @@ class JobWorker:
     async def _execute(self, job: Job) -> None:
         outcome = await asyncio.to_thread(self.handlers.execute, job, worker=self.name)
         self.done["succeeded" if outcome is JobStatus.SUCCEEDED else "failed"] += 1
+
+    async def _anchor_every(self, seconds: float) -> None:
+        """Anchor the audit chain's head outside the database, now and then (see storage.anchor)."""
+        while True:
+            try:
+                await asyncio.to_thread(self._anchor)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # an anchor missed is retried at the next interval
+                logger.warning("audit anchor not written: %s", describe_error(error))
+            await asyncio.sleep(seconds)
+
+    def _anchor(self) -> None:
+        if self.anchor is not None:
+            with self.db.transaction() as session:
+                self.anchor.record(session)
 
     def _claim(self, kinds: list[str]) -> Job | None:
         with self.db.transaction() as session:

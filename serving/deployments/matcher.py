@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 CHANNEL = "sura_gallery"
 _OPEN_FACES = """
 SELECT f.id, f.case_id, f.embedding FROM faces f JOIN cases c ON c.id = f.case_id
-WHERE f.pack = %(pack)s AND c.status = 'open'
+WHERE f.pack = %(pack)s AND c.matchable
 """
 
 

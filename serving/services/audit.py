@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy.orm import Session
+
+from configs.settings import Settings, embedded_anchor
 from serving.auth.policy import Action, authorize
+from storage.anchor import AuditAnchor
 from storage.audit import AuditLog, ChainReport
 from storage.database import Database
 from storage.repositories.common import Page
@@ -13,8 +17,8 @@ from storage.tables import AuditEntry, User
 
 
 class AuditService:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, db: Database, anchor: AuditAnchor | None = None) -> None:
+        self.db, self.anchor = db, anchor
 
     def find(
         self,
@@ -44,7 +48,23 @@ class AuditService:
             )
 
     def verify(self, user: User) -> ChainReport:
-        """Walk the whole chain; the report names the first entry that does not check out."""
+        """Walk the whole chain, then check it against its anchors outside the database; the report
+        names the first entry that does not check out."""
         authorize(user, Action.READ_AUDIT)
         with self.db.transaction() as session:
-            return AuditLog(session).verify()
+            return verify_anchored(session, self.anchor)
+
+
+def verify_anchored(session: Session, anchor: AuditAnchor | None) -> ChainReport:
+    """The chain's own check and, when there is an anchor file, the anchors' (the first failure of the two)."""
+    chain = AuditLog(session).verify()
+    if not chain.ok or anchor is None:
+        return chain
+    anchored = anchor.check(session)
+    return chain if anchored.ok else ChainReport(chain.checked, anchored.first_bad_seq, anchored.reason)
+
+
+def audit_anchor(settings: Settings) -> AuditAnchor | None:
+    """The anchor the settings name, signed with a key derived from the token secret (never in the database)."""
+    path = settings.audit.anchor_file or (embedded_anchor() if settings.db.url is None else None)
+    return None if path is None else AuditAnchor.with_secret(path, settings.token_secret())

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from serving.auth.policy import REPORTER_FIELDS, Action, authorize, authorize_case
+from serving.auth.policy import REPORTER_FIELDS, ROLES, Action, authorize, authorize_case
 from serving.errors import PermissionDeniedError
 from serving.services.notify import Event, Notifier, case_followers
 from serving.services.retro import queue_retro_search
@@ -37,16 +37,22 @@ class CaseService:
     def create(self, user: User, fields: Mapping[str, Any]) -> Case:
         authorize(user, Action.CREATE_CASE)
         _refuse_past(fields.get("retention_until"))
+        # A reporter's case waits for an investigator to accept it; consent counts once a supervisor records it.
+        status = CaseStatus.SUBMITTED if user.role is Role.REPORTER else CaseStatus.OPEN
+        consent = _consent_change(user, bool(fields.get("consent_biometric")), recorded=False)
         with self.db.transaction() as session:
-            case = CaseRepository(session).create(reporter_id=user.id, **fields)
-            if case.consent_biometric:
-                case.consent_recorded_at = sa.func.now()
+            case = CaseRepository(session).create(reporter_id=user.id, status=status, **fields, **consent)
             AuditLog(session).append(
                 actor=_actor(user),
                 action="case.create",
                 target_type="case",
                 target_id=case.id,
-                details={"number": case.number, "priority": case.priority.value},
+                details={
+                    "number": case.number,
+                    "priority": case.priority.value,
+                    "status": status.value,
+                    "consent_recorded": consent["consent_recorded_at"] is not None,
+                },
             )
             session.flush()
             session.refresh(case)
@@ -73,11 +79,13 @@ class CaseService:
             authorize_case(session, user, Action.EDIT_CASE, case)
             self._check_change(session, user, changes)
             retention = _check_retention(user, case, changes)
-            if changes.get("consent_biometric") and not case.consent_biometric:
-                changes = {**changes, "consent_recorded_at": sa.func.now()}
-            reopened = case.status is not CaseStatus.OPEN and changes.get("status") == CaseStatus.OPEN
+            if "consent_biometric" in changes:
+                given = bool(changes["consent_biometric"])
+                changes = {**changes, **_consent_change(user, given, recorded=case.consent_recorded_at is not None)}
+            was_matchable = case.matchable
             case = cases.update(case_id=case_id, changes=changes)
-            if reopened:  # sightings stored while it was closed were never matched against it
+            session.refresh(case)
+            if case.matchable and not was_matchable:  # sightings stored meanwhile were never matched against it
                 queue_retro_search(session, FaceRepository(session).for_case(case_id=case_id))
             AuditLog(session).append(
                 actor=_actor(user),
@@ -150,15 +158,32 @@ class CaseService:
 
     def _check_change(self, session: sa.orm.Session, user: User, changes: Mapping[str, Any]) -> None:
         if user.role is Role.REPORTER:
-            extra = set(changes) - REPORTER_FIELDS - {"status"}
-            if extra or changes.get("status", CaseStatus.WITHDRAWN) is not CaseStatus.WITHDRAWN:
-                raise PermissionDeniedError("reporters may describe their case or withdraw it, nothing more")
+            extra = set(changes) - REPORTER_FIELDS - {"status", "consent_biometric"}
+            withdrawing = changes.get("status", CaseStatus.WITHDRAWN) is CaseStatus.WITHDRAWN
+            if extra or not withdrawing or changes.get("consent_biometric", False):
+                raise PermissionDeniedError(
+                    "reporters may describe their case, withdraw it or withdraw consent, nothing more"
+                )
         if "assignee_id" in changes:
             authorize(user, Action.ASSIGN_CASE)
             if changes["assignee_id"] is not None:
                 assignee = UserRepository(session).get(user_id=changes["assignee_id"])
                 if assignee.role not in _CASE_WORKER_ROLES or not assignee.is_active:
                     raise InvalidArgumentError("cases are assigned to active investigators or supervisors")
+
+
+def _consent_change(user: User, given: bool, *, recorded: bool) -> dict[str, Any]:
+    """The consent fields for consent given or withdrawn by ``user``.
+
+    Anyone who may edit the case (the family included) may withdraw consent, which takes the case
+    out of matching at once; recording it is a supervisor's (or admin's), who checked the form.
+    Consent stated by someone else is kept as stated and waits for a supervisor.
+    """
+    if not given:
+        return {"consent_recorded_at": None, "consent_recorded_by_id": None}
+    if user.role not in ROLES[Action.RECORD_CONSENT]:
+        return {} if recorded else {"consent_recorded_at": None}
+    return {"consent_recorded_at": sa.func.now(), "consent_recorded_by_id": user.id}
 
 
 def _check_retention(user: User, case: Case, changes: Mapping[str, Any]) -> dict[str, str | None]:

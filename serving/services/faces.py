@@ -139,7 +139,7 @@ class FaceService:
         with self.db.transaction() as session:
             case = CaseRepository(session).get(case_id=case_id)
             authorize_case(session, user, Action.ENROL_PHOTO, case)
-            if case.status is not CaseStatus.OPEN:
+            if case.status not in (CaseStatus.OPEN, CaseStatus.SUBMITTED):
                 raise InvalidTransitionError(f"the case is {case.status}: reopen it before adding photos")
 
     def _choose(self, located: LocatedPhoto, intake: Intake) -> Chosen:
@@ -184,7 +184,8 @@ class FaceService:
                 faces=new_faces(analysis.located.faces.faces, analysis.vectors)[index : index + 1],
                 case_id=case_id,
             )
-            queue_retro_search(session, [row])  # sightings stored before the case had this photo
+            if CaseRepository(session).get(case_id=case_id).matchable:
+                queue_retro_search(session, [row])  # sightings stored before the case had this photo
             AuditLog(session).append(
                 actor=f"user:{user.id}",
                 action="case.photo.enrol",

@@ -17,7 +17,7 @@ from storage.audit import AuditLog
 from storage.jobs import JobQueue
 from storage.repositories.faces import FaceRepository
 from storage.repositories.matches import MatchRepository
-from storage.tables import Case, CaseStatus, JobPriority
+from storage.tables import Case, JobPriority
 from storage.tables import Face as FaceRow
 
 RETRO_JOB = "retro.search"
@@ -39,8 +39,8 @@ def retro_search(session: Session, *, face_id: uuid.UUID, calibration: Calibrati
     if face.pack != pack:
         return {"skipped": f"the face belongs to pack {face.pack}, this worker matches {pack}"}
     case = session.get(Case, face.case_id)
-    if case is None or case.status is not CaseStatus.OPEN:
-        return {"skipped": "the case is no longer open"}
+    if case is None or not case.matchable:
+        return {"skipped": "the case is not open, or its consent is not recorded"}
     threshold = calibration.threshold()
     hits = FaceRepository(session).search(
         pack=pack, vector=np.asarray(face.embedding, np.float32), k=RETRO_LIMIT, sightings_only=True

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from storage.errors import InvalidArgumentError
 from storage.repositories.common import Page, get_or_raise, paginate
-from storage.tables import Case, CaseGrant, CasePriority, CaseStatus, Match, Sex
+from storage.tables import Case, CaseGrant, CasePriority, CaseStatus, Match, ReviewStatus, Sex
 
 CaseSort = Literal["created", "updated", "last_seen", "priority", "number", "name"]
 EDITABLE = frozenset(
@@ -30,6 +30,7 @@ EDITABLE = frozenset(
         "assignee_id",
         "consent_biometric",
         "consent_recorded_at",
+        "consent_recorded_by_id",
         "retention_until",
     }
 )
@@ -60,17 +61,20 @@ class CaseRepository:
         aliases: Sequence[str] = (),
         sex: Sex = Sex.UNKNOWN,
         priority: CasePriority = CasePriority.NORMAL,
+        status: CaseStatus = CaseStatus.OPEN,
         **details: Any,
     ) -> Case:
-        """Open a case; ``details`` may set any other editable field."""
+        """Open a case; ``details`` may set any other editable field. Consent given here counts as
+        recorded now unless ``consent_recorded_at`` says otherwise."""
         _check_fields(details)
+        details.setdefault("consent_recorded_at", sa.func.now() if details.get("consent_biometric") else None)
         case = Case(
             full_name=full_name,
             aliases=list(aliases),
             sex=sex,
             priority=priority,
             reporter_id=reporter_id,
-            status=CaseStatus.OPEN,
+            status=status,
             **details,
         )
         self.session.add(case)
@@ -133,7 +137,9 @@ class CaseRepository:
             granted = sa.select(CaseGrant.case_id).where(CaseGrant.user_id == visible_to)
             query = query.where(sa.or_(Case.reporter_id == visible_to, Case.id.in_(granted)))
         if has_matches is not None:
-            matched = sa.exists().where(Match.case_id == Case.id)
+            # A reporter learns of confirmed matches only, never of pending or rejected ones.
+            decided = [Match.status == ReviewStatus.CONFIRMED] if visible_to is not None else []
+            matched = sa.exists().where(Match.case_id == Case.id, *decided)
             query = query.where(matched if has_matches else ~matched)
         if text is not None:
             words = re.findall(r"\w+", text)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from storage.errors import InvalidArgumentError
 from storage.indexes import DEFAULT_EF_SEARCH, check_indexable, pack_literal
 from storage.repositories.common import get_or_raise
-from storage.tables import Case, CaseStatus, Face, Image, ImageSource, ProcessingStatus
+from storage.tables import Case, Face, Image, ImageSource, ProcessingStatus
 
 
 @dataclass(frozen=True)
@@ -136,11 +136,11 @@ class FaceRepository:
         return list(self.session.scalars(query.where(Face.pack == pack) if pack else query))
 
     def open_case_faces(self, *, pack: str) -> list[tuple[uuid.UUID, uuid.UUID, NDArray[np.float32]]]:
-        """(face, case, embedding) of every reference face of an open case: a matching gallery."""
+        """(face, case, embedding) of every reference face of a matchable case (open, consent recorded)."""
         query = (
             sa.select(Face.id, Face.case_id, Face.embedding)
             .join(Case, Case.id == Face.case_id)
-            .where(Face.pack == pack, Case.status == CaseStatus.OPEN)
+            .where(Face.pack == pack, Case.matchable)
         )
         return [(row.id, row.case_id, np.asarray(row.embedding, np.float32)) for row in self.session.execute(query)]
 
@@ -149,7 +149,7 @@ class FaceRepository:
         query = (
             sa.select(sa.func.count(), sa.func.max(Face.created_at), sa.func.max(Case.updated_at))
             .join(Case, Case.id == Face.case_id)
-            .where(Face.pack == pack, Case.status == CaseStatus.OPEN)
+            .where(Face.pack == pack, Case.matchable)
         )
         return tuple(self.session.execute(query).one())
 

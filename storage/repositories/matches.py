@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from storage.errors import ConflictError, InvalidArgumentError, InvalidTransitionError
 from storage.repositories.common import Page, get_or_raise, paginate
-from storage.tables import Case, CasePriority, CaseStatus, Match, MatchReview, ReviewDecision, ReviewStatus
+from storage.tables import Case, CasePriority, Match, MatchReview, ReviewDecision, ReviewStatus
 
 # What each decision may follow. A decided match must be reopened before it is decided again.
 ALLOWED: dict[ReviewStatus, frozenset[ReviewDecision]] = {
@@ -146,7 +146,7 @@ class MatchRepository:
         return (
             sa.select(Match)
             .join(Case, Case.id == Match.case_id)
-            .where(Match.status.in_(UNDECIDED), Case.status == CaseStatus.OPEN, not_mine)
+            .where(Match.status.in_(UNDECIDED), Case.matchable, not_mine)
             .order_by(_URGENCY, Match.similarity.desc(), Match.created_at, Match.id)
         )
 

@@ -14,6 +14,7 @@ from storage.tables.base import Base, Keyed, enum_type, owner_key
 
 
 class CaseStatus(enum.StrEnum):
+    SUBMITTED = "submitted"  # opened by a reporter; matched once an investigator accepts it
     OPEN = "open"
     FOUND_ALIVE = "found_alive"
     FOUND_DECEASED = "found_deceased"
@@ -38,6 +39,7 @@ class Sex(enum.StrEnum):
 # Names and aliases in one tsvector; the 'simple' configuration neither stems nor drops words,
 # which suits names in any language. sura_join_names is array_to_string declared IMMUTABLE
 # (created by the first migration) because a generated column needs an immutable expression.
+MATCHABLE = "status = 'open' AND consent_recorded_at IS NOT NULL"
 SEARCH_EXPRESSION = "to_tsvector('simple', full_name || ' ' || sura_join_names(aliases))"
 
 
@@ -61,6 +63,9 @@ class Case(Keyed, Base):
     assignee_id: Mapped[uuid.UUID | None] = owner_key("users", nullable=True, ondelete="SET NULL")
     consent_biometric: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     consent_recorded_at: Mapped[datetime | None]
+    consent_recorded_by_id: Mapped[uuid.UUID | None] = owner_key("users", nullable=True, ondelete="SET NULL")
+    # Matched (in the galleries, in retro searches) only while open and with consent recorded.
+    matchable: Mapped[bool] = mapped_column(sa.Computed(MATCHABLE, persisted=True), index=True)
     retention_until: Mapped[date | None] = mapped_column(index=True)
     closed_at: Mapped[datetime | None]
     search_vector: Mapped[str] = mapped_column(TSVECTOR, sa.Computed(SEARCH_EXPRESSION, persisted=True))

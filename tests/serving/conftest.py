@@ -64,6 +64,13 @@ class Service:
         return httpx.Client(base_url=f"{self.url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=120)
 
 
+def pack_threshold() -> float:
+    """The test pack's operating threshold, as its calibration table says."""
+    from models.registry import PackSources, resolve_pack
+
+    return resolve_pack(PACK, PackSources()).calibration.threshold()
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -96,7 +96,7 @@ def test_reopening_a_case_searches_its_faces_again(
     with db.transaction() as session:
         [reference] = FaceRepository(session).for_case(case_id=case_id)
         assert retro_search(session, face_id=reference.id, calibration=calibration, pack=PACK) == {
-            "skipped": "the case is no longer open"
+            "skipped": "the case is not open, or its consent is not recorded"
         }
     admin = make_user(Role.ADMIN)
     CaseService(db, PhotoStore(Path("/nonexistent"))).update(admin, case_id, {"status": CaseStatus.OPEN})

@@ -74,8 +74,8 @@ def test_packs_never_meet_and_cases_stay_apart(db: Database) -> None:
     prepare_pack_index(db, pack=PACK, dimension=512)
     prepare_pack_index(db, pack="dlib", dimension=128)
     with db.transaction() as session:
-        case = CaseRepository(session).create(full_name="Amina Hassan", reporter_id=None)
-        other = CaseRepository(session).create(full_name="Juma Otieno", reporter_id=None)
+        case = CaseRepository(session).create(full_name="Amina Hassan", reporter_id=None, consent_biometric=True)
+        other = CaseRepository(session).create(full_name="Juma Otieno", reporter_id=None, consent_biometric=True)
         faces = FaceRepository(session)
         reference = faces.add(
             image_id=add_image(session, ImageSource.CASE_REFERENCE, case.id),

@@ -49,7 +49,7 @@ def test_scan_first_then_open_the_case_and_its_matches_appear(service: Service, 
     assert result["stored"] == len(list(folder.rglob("*.jpg"))) + len(list(folder.rglob("*.png")))
     assert [f["file"] for f in result["failures"]] == ["readme.txt"]
 
-    with service.client(Role.INVESTIGATOR) as api:
+    with service.client(Role.SUPERVISOR) as api:  # a supervisor records the consent: the case is matched
         case = api.post("/cases", json={"full_name": "Retro Search", "consent_biometric": True}).json()
         enrolled = api.post(f"/cases/{case['id']}/photos", files={"photo": (held_back.name, held_back.read_bytes())})
         assert enrolled.status_code == 201, enrolled.text

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from storage.repositories.cases import CaseRepository
 from storage.tables import Match, ReviewStatus, Role
-from tests.serving.conftest import Service
+from tests.serving.conftest import Service, pack_threshold
 
 IDENTITIES = ("deepface_id01", "deepface_id03", "deepface_id07", "fr_guido_van_rossum", "fr_steve_wozniak")
 
@@ -23,7 +23,11 @@ def enrolled(service: Service, faces_dir: Path) -> dict[str, tuple[uuid.UUID, li
     cases = {}
     with service.db.transaction() as session:
         for name in IDENTITIES:
-            cases[name] = CaseRepository(session).create(full_name=name, reporter_id=service.users[Role.REPORTER]).id
+            cases[name] = (
+                CaseRepository(session)
+                .create(full_name=name, reporter_id=service.users[Role.REPORTER], consent_biometric=True)
+                .id
+            )
     result = {}
     with service.client(Role.INVESTIGATOR) as api:
         for name in IDENTITIES:
@@ -72,7 +76,7 @@ def test_someone_not_enrolled_has_no_candidate_above_threshold(
     body = reply.json()
     assert reply.status_code == 200 and body["faces"]
     assert all(not c["above_threshold"] for face in body["faces"] for c in face["candidates"])
-    assert body["threshold"] == pytest.approx(0.401, abs=1e-3)
+    assert body["threshold"] == pytest.approx(pack_threshold(), abs=1e-3)
 
 
 def test_sighting_records_pending_matches_once(service: Service, enrolled: dict, upload: Callable) -> None:

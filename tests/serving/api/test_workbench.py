@@ -18,7 +18,7 @@ from PIL import Image
 from storage.tables import AuditEntry, Role
 from tests.serving.conftest import PASSWORD, Service
 
-PERSON = "deepface_id03"
+PERSON = "deepface_id04"  # no other test of the service enrols or records this identity
 
 
 def _new_user(service: Service, role: Role) -> tuple[uuid.UUID, httpx.Client]:
@@ -52,6 +52,9 @@ def bench(service: Service, faces_dir: Path) -> Iterator[dict[str, Any]]:
             )
             assert reply.status_code == 201, reply.text
             references.append(reply.json())
+    with service.client(Role.SUPERVISOR) as supervisor:  # accepts the case, records the family's consent
+        accepted = supervisor.patch(f"/cases/{case['id']}", json={"status": "open", "consent_biometric": True})
+        assert accepted.status_code == 200 and accepted.json()["status"] == "open"
     with service.client(Role.INVESTIGATOR) as api:
         sighting = api.post(
             "/sightings",

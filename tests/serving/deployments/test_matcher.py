@@ -30,7 +30,7 @@ def _every_replica(case_id: uuid.UUID, present: bool, within: float = 2.0) -> fl
 def test_new_closed_and_erased_cases_reach_every_replica(service: Service, faces_dir: Path) -> None:
     photo = faces_dir / "people" / "fr_paul_allen" / "paul_allen.jpg"
     with service.db.transaction() as session:
-        case_id = CaseRepository(session).create(full_name="Sync Test", reporter_id=None).id
+        case_id = CaseRepository(session).create(full_name="Sync Test", reporter_id=None, consent_biometric=True).id
     with service.client(Role.INVESTIGATOR) as api:
         assert (
             api.post(f"/cases/{case_id}/photos", files={"photo": (photo.name, photo.read_bytes())}).status_code == 201

@@ -107,7 +107,7 @@ def enrol_into(
     face = max(found.faces, key=lambda f: f.size)
     data = photo.read_bytes()
     with db.transaction() as session:
-        case = CaseRepository(session).create(full_name=name, reporter_id=None)
+        case = CaseRepository(session).create(full_name=name, reporter_id=None, consent_biometric=True)
         image, _ = ImageRepository(session).add(
             content_sha256=hashlib.sha256(data).hexdigest(),
             storage_uri=f"file://{photo}",
