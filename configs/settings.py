@@ -105,15 +105,28 @@ class ReviewSettings(BaseModel):
 
 
 class SmtpSettings(BaseModel):
-    """The mail server notifications go through; no host means no e-mail is sent."""
+    """How notifications leave: the mail server (no host means no e-mail is sent), and webhooks.
+
+    Mail goes over STARTTLS with the server's certificate verified against the system's CAs or
+    ``ca_file``. Webhooks are called over https at public addresses only (the outbound guard),
+    except the hosts in ``webhook_allowed_hosts``.
+    """
 
     host: str | None = None
     port: int = Field(default=587, ge=1, le=65535)
     username: str | None = None
     password: SecretStr | None = None
     sender: str = "SuraSmart <noreply@localhost>"
-    starttls: bool = True
+    starttls: bool = Field(default=True, description="STARTTLS, verified; off only for a server on this machine.")
+    ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of the CAs the mail server's certificate is checked against (default: the system's).",
+    )
     timeout_s: float = Field(default=20.0, gt=0)
+    webhook_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts webhooks may call over plain http or at non-public addresses (by name: test receivers).",
+    )
 
 
 class JobSettings(BaseModel):
@@ -173,7 +186,9 @@ class ScanSettings(BaseModel):
     object_store_mb: int | None = Field(default=None, ge=64, description="For a local Ray started by `sura scan`.")
     failures_listed: int = Field(default=1000, ge=0, description="Unreadable files named in the job row.")
     allowed_sources: list[str] = Field(
-        default_factory=list, description="Folders and URI prefixes the API may scan; none by default."
+        default_factory=list,
+        description="Folders and URI prefixes the API may scan; none by default. Compared as resolved paths, and "
+        "checked again for every place a list file names and every file found (links out are dropped).",
     )
 
     def gpus_per_actor(self, device: str) -> float:

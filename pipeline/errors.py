@@ -23,7 +23,7 @@ class EmptyImageError(ImageError):
 
 
 class UnsupportedImageError(ImageError):
-    """Raised when bytes are not in any image format we can read."""
+    """Raised when bytes are not in any image format we accept (``pipeline.decode.accepted_formats``)."""
 
 
 class CorruptImageError(ImageError):
@@ -31,7 +31,7 @@ class CorruptImageError(ImageError):
 
 
 class ImageTooLargeError(ImageError):
-    """Raised when an image has more pixels than the configured limit (decompression bombs)."""
+    """Raised when an image has more pixels, or needs more memory to decode, than its limit or its batch's budget."""
 
 
 class BatchMismatchError(PipelineError):

@@ -6,6 +6,12 @@ first. SQL sources (PostgreSQL, MySQL, SQLite through SQLAlchemy) run in read-on
 with a statement timeout; identifiers are quoted by SQLAlchemy and values are bound, never
 pasted. HTTPS feeds are the other kind of source (``feeds``). Each query is reported to
 ``log`` with its text, parameters, row count and duration; the credentials never are.
+
+Where an SQL source connects is checked like a URL (``endpoints``): one server, no option
+that connects elsewhere, never the service's own database, non-public addresses and local
+sockets only when allowed by name, and the checked address is the one connected to. An
+SQLite path is passed percent-encoded, so no ``#`` or ``?`` in it can drop ``mode=ro``.
+Columns named in ``Selection.byte_limits`` (a bytes photo) are read only that far.
 """
 
 from __future__ import annotations
@@ -13,13 +19,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import sqlalchemy as sa
 
+from serving.external.endpoints import EndpointError, check_options, pinned_connection
 from serving.external.fetch import FetchLimits
 from storage.tables import SourceKind
 
@@ -54,12 +62,17 @@ class Connection:
 
 @dataclass(frozen=True)
 class Selection:
-    """Which rows a sync reads: the table or feed path, its id column and its change column."""
+    """Which rows a sync reads: the table or feed path, its id column and its change column.
+
+    byte_limits: columns read no further than so many bytes (a bytes photo: its limit + 1, so
+    that a longer one is seen to be too long without being read whole).
+    """
 
     source: str
     id_column: str
     updated_column: str | None
     columns: Sequence[str]
+    byte_limits: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -91,10 +104,16 @@ class RemoteSource(Protocol):
 
 
 def open_source(
-    connection: Connection, *, log: QueryLogger, statement_timeout_ms: int, limits: FetchLimits
+    connection: Connection,
+    *,
+    log: QueryLogger,
+    statement_timeout_ms: int,
+    limits: FetchLimits,
+    own_database: sa.URL | None = None,
 ) -> RemoteSource:
+    """The source, ready to read; ``own_database``: the service's database URL, which a source may never be."""
     if connection.kind in SQL_KINDS:
-        return SqlSource(connection, log=log, statement_timeout_ms=statement_timeout_ms)
+        return SqlSource(connection, log=log, statement_timeout_ms=statement_timeout_ms, own_database=own_database)
     # Imported here: feeds are built on this module's types, so a top-level import would be circular.
     from serving.external.feeds import FeedSource
 
@@ -111,26 +130,39 @@ def sql_url(kind: SourceKind, location: str, password: str | None = None) -> sa.
         raise RemoteError("the location may not contain a password: give it as a credential")
     if url.get_backend_name() != kind.value:
         raise RemoteError(f"a {kind.value} source needs a {kind.value}:// URL")
+    try:
+        check_options(kind, url)
+    except EndpointError as exc:
+        raise RemoteError(str(exc)) from exc
     url = url.set(drivername=_DRIVERS[kind])
     if kind is SourceKind.SQLITE:
         if not url.database:
             raise RemoteError("an SQLite source names its file: sqlite:////path/to/file.db")
-        return url.set(database=f"file:{url.database}?mode=ro", query={"uri": "true"})
+        return url.set(database=f"file:{quote(url.database)}?mode=ro", query={"uri": "true"})
     return url.set(password=password) if password else url
 
 
 class SqlSource:
     """A remote SQL database, read-only."""
 
-    def __init__(self, connection: Connection, *, log: QueryLogger, statement_timeout_ms: int) -> None:
+    def __init__(
+        self, connection: Connection, *, log: QueryLogger, statement_timeout_ms: int, own_database: sa.URL | None
+    ) -> None:
         self.log = log
         url = sql_url(connection.kind, connection.location, connection.credentials.get("password"))
+        pinned: dict[str, Any] = {}
+        if connection.kind is not SourceKind.SQLITE:
+            try:
+                url, pinned = pinned_connection(connection.kind, url, connection.allowed_hosts, own_database)
+            except EndpointError as exc:
+                raise RemoteError(str(exc)) from exc
         timeout_s = max(1, statement_timeout_ms // 1000)
         arguments: dict[str, Any] = {}
         if connection.kind is SourceKind.POSTGRESQL:
             arguments = {
                 "options": f"-c default_transaction_read_only=on -c statement_timeout={statement_timeout_ms}",
                 "connect_timeout": timeout_s,
+                **pinned,
             }
         elif connection.kind is SourceKind.MYSQL:
             arguments = {"connect_timeout": timeout_s, "read_timeout": timeout_s}
@@ -159,7 +191,9 @@ class SqlSource:
         schema, name = _split(selection.source)
         table = sa.table(name, *(sa.column(c) for c in selection.columns), schema=schema)
         key = table.c[selection.id_column]
-        query = sa.select(*table.c).limit(limit)
+        limits = selection.byte_limits
+        picked = [sa.func.substr(c, 1, limits[c.name]).label(c.name) if c.name in limits else c for c in table.c]
+        query = sa.select(*picked).limit(limit)
         if selection.updated_column:
             changed = table.c[selection.updated_column]
             query = query.order_by(changed, key)

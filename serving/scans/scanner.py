@@ -58,9 +58,13 @@ class Scanner:
         ``job`` must be held by its ``lease_owner``, who keeps the lease (``keep_lease``); each
         batch renews it too, and a lost lease (someone else took the job over) stops the scan
         with ``LeaseLostError``. ``items`` are the source's files when the caller listed them.
+        A job someone started through the API (it names who) is listed within the allowed sources
+        as it runs, so a list file changed since, or a link, cannot take it elsewhere.
         """
         request = ScanRequest.from_payload(job.payload)
-        items = list_source(request.source) if items is None else items
+        if items is None:
+            allowed = self.scan.allowed_sources if job.created_by_id is not None else None
+            items = list_source(request.source, allowed=allowed)
         pack = resolve_pack(request.pack, self.models.sources())
         progress = ScanProgress.resumed(job.progress_detail, files=len(items), attempt=job.attempts)
         writer = BatchWriter(self.db, job, pack, request, progress, self.scan, lease)

@@ -1,8 +1,10 @@
 """External sources for administrators: register, test, map (checked against the remote), sync, inspect.
 
 Credentials are sealed before they are stored and never leave this module; the API sees only
-whether a source has any. A mapping is checked against the remote's columns when it is saved,
-so a misspelt column is an error then, not at 2 AM.
+whether a source has any. A new location drops them (unless new ones come with it), so they are
+never sent to a place they were not given for. A location may not be the service's own
+database, whatever hosts are allowed. A mapping is checked against the remote's columns when it
+is saved, so a misspelt column is an error then, not at 2 AM.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
 from configs.settings import ExternalSettings
-from serving.external.fetch import FetchRefusedError, check_url
+from serving.external.endpoints import EndpointError, check_not_own, endpoint_of
+from serving.external.fetch import FetchRefusedError, check_url_form
 from serving.external.remote import SQL_KINDS, RemoteError, RemoteSource, open_source, sql_url
 from serving.services.sync import SYNC_JOB
 from serving.services.sync_records import connection_of, fetch_limits, query_logger
@@ -57,7 +59,7 @@ class ExternalService:
 
     def create(self, user: User, fields: dict[str, Any]) -> ExternalDatabase:
         kind = SourceKind(fields["kind"])
-        _check_location(kind, fields["location"])
+        self._check_location(kind, fields["location"])
         source = ExternalDatabase(
             id=uuid.uuid4(),
             name=fields["name"],
@@ -81,8 +83,11 @@ class ExternalService:
     def update(self, user: User, database_id: uuid.UUID, changes: dict[str, Any]) -> ExternalDatabase:
         with _unique_name(), self.db.transaction() as session:
             source = ExternalRepository(session).get(database_id=database_id, lock=True)
-            if "location" in changes:
-                _check_location(source.kind, changes["location"])
+            moved = "location" in changes and changes["location"] != source.location
+            if moved:
+                self._check_location(source.kind, changes["location"])
+                if "credentials" not in changes:  # they were given for the old place
+                    source.credentials_encrypted = None
             for name in EDITABLE:
                 if name in changes:
                     setattr(source, name, list(changes[name] or []) if name == "allowed_hosts" else changes[name])
@@ -90,7 +95,10 @@ class ExternalService:
                 credentials = changes["credentials"]
                 source.credentials_encrypted = self.box.seal(credentials, source.id) if credentials else None
             _schedule(session, source)
-            self._audit(session, user, "external.update", source.id, {"fields": sorted(changes)})
+            details: dict[str, Any] = {"fields": sorted(changes)}
+            if moved and "credentials" not in changes:
+                details["credentials_cleared"] = True
+            self._audit(session, user, "external.update", source.id, details)
             session.flush()
             session.refresh(source)
             return source
@@ -197,11 +205,24 @@ class ExternalService:
             log=query_logger(self.db, source.id, None, f"user:{user.id}"),
             statement_timeout_ms=self.settings.statement_timeout_ms,
             limits=fetch_limits(self.settings),
+            own_database=self.db.engine.url,
         )
         try:
             yield remote
         finally:
             remote.close()
+
+    def _check_location(self, kind: SourceKind, location: str) -> None:
+        """The location's form (where it points is checked when connecting); never the service's own database."""
+        try:
+            if kind in SQL_KINDS:
+                url = sql_url(kind, location)
+                if kind is not SourceKind.SQLITE:
+                    check_not_own(endpoint_of(url), self.db.engine.url)
+            else:
+                check_url_form(location)
+        except (RemoteError, FetchRefusedError, EndpointError) as exc:
+            raise InvalidArgumentError(str(exc)) from exc
 
     def _audit(self, session: Any, user: User, action: str, target: uuid.UUID, details: dict[str, Any]) -> None:
         AuditLog(session).append(
@@ -215,16 +236,6 @@ def _unique_name() -> Iterator[None]:
         yield
     except sa.exc.IntegrityError as exc:
         raise ConflictError("another source has this name") from exc
-
-
-def _check_location(kind: SourceKind, location: str) -> None:
-    try:
-        if kind in SQL_KINDS:
-            sql_url(kind, location)
-        else:
-            check_url(location, allowed_hosts=[urlsplit(location).hostname or ""])  # form now; addresses at fetch time
-    except (RemoteError, FetchRefusedError) as exc:
-        raise InvalidArgumentError(str(exc)) from exc
 
 
 def _check_mapping_shape(fields: dict[str, Any]) -> None:

@@ -102,7 +102,8 @@ class JobHandlers:
         if not preference.enabled or not preference.target:
             return {"skipped": "the preference was turned off"}
         secret = webhook_secret(self.server_secret, preference.id)
-        send_webhook(preference.target, secret=secret, note=note, delivery=str(job.id))
+        allowed = self.smtp.webhook_allowed_hosts
+        send_webhook(preference.target, secret=secret, note=note, delivery=str(job.id), allowed_hosts=allowed)
         return {"delivered": True}
 
     def retention_cleanup(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:

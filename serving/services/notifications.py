@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from serving.auth.policy import Action, authorize
+from serving.external.fetch import FetchRefusedError, check_url_form
 from serving.services.notify import webhook_secret
 from storage.audit import AuditLog
 from storage.database import Database
@@ -64,10 +65,14 @@ class NotificationService:
     def set_preference(
         self, user: User, *, kind: NotificationKind, channel: Channel, enabled: bool, target: str | None
     ) -> Preference:
-        """Turn one kind of event on one channel on or off; an enabled webhook needs an http(s) URL."""
+        """Turn one kind of event on one channel on or off; an enabled webhook needs an http(s) URL.
+
+        The URL's form is checked here (a host, no credentials); where it points is checked by the
+        outbound guard at every delivery: https to a public address, or a host the server allows.
+        """
         authorize(user, Action.READ_NOTIFICATIONS)
-        if channel is Channel.WEBHOOK and enabled and not (target or "").startswith(("https://", "http://")):
-            raise InvalidArgumentError("a webhook needs an http(s) URL as its target")
+        if channel is Channel.WEBHOOK and enabled:
+            _check_webhook(target)
         with self.db.transaction() as session:
             row = NotificationRepository(session).set_preference(
                 user_id=user.id, kind=kind, channel=channel, enabled=enabled, target=target
@@ -94,6 +99,13 @@ class NotificationService:
         return Preference(
             kind=row.kind, channel=row.channel, enabled=row.enabled, target=row.target, signing_secret=secret
         )
+
+
+def _check_webhook(target: str | None) -> None:
+    try:
+        check_url_form(target or "")
+    except FetchRefusedError as exc:
+        raise InvalidArgumentError(f"a webhook needs an http(s) URL with a host and no credentials: {exc}") from exc
 
 
 def _audit_read(session: Session, user: User, marked: int) -> None:

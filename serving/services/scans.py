@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from serving.errors import PermissionDeniedError
+from serving.scans.sources import SourceError, normalise_place, within
 from storage.errors import InvalidArgumentError
 from storage.jobs import JobQueue
 from storage.tables import Job, JobPriority
@@ -44,20 +45,21 @@ def check_api_source(source: str, allowed: list[str]) -> str:
     """The normalised source if it lies under an allowed folder or URI prefix (PermissionDeniedError if not).
 
     The API reads files on the server's side, so only configured places may be scanned from it.
+    Places are compared as resolved paths (``file://`` URIs too), never as strings; URIs with a
+    query, fragment, credentials or dot segments are refused (InvalidArgumentError). What a list
+    file names is checked again when the scan runs (``list_source(allowed=…)``).
     """
     if not allowed:
         raise PermissionDeniedError("this server allows no scans through the API (see SURA_SCAN__ALLOWED_SOURCES)")
-    wanted = normalise_source(source)
-    for root in allowed:
-        if "://" in root:
-            prefix = root.rstrip("/")
-            if wanted == prefix or wanted.startswith(prefix + "/"):
-                return wanted
-        elif "://" not in wanted and Path(wanted).is_relative_to(Path(root).expanduser().resolve()):
-            if not Path(wanted).exists():
-                raise InvalidArgumentError("no such folder, archive or list file on the server")
-            return wanted
-    raise PermissionDeniedError("the source lies outside the folders and prefixes this server may scan")
+    try:
+        wanted = normalise_place(source)
+    except SourceError as exc:
+        raise InvalidArgumentError(str(exc)) from exc
+    if not within(wanted, allowed):
+        raise PermissionDeniedError("the source lies outside the folders and prefixes this server may scan")
+    if "://" not in wanted and not Path(wanted).exists():
+        raise InvalidArgumentError("no such folder, archive or list file on the server")
+    return wanted
 
 
 def start_scan(session: Any, *, request: ScanRequest, priority: JobPriority, created_by_id: uuid.UUID | None) -> Job:

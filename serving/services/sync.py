@@ -103,6 +103,7 @@ class Syncer:
                 log=query_logger(self.db, database_id, log.id, actor),
                 statement_timeout_ms=self.settings.statement_timeout_ms,
                 limits=fetch_limits(self.settings),
+                own_database=self.db.engine.url,
             )
             self._pages(source, mapping, remote, counts, log.id, actor, on_page)
         except (RemoteError, SyncError, CredentialsError) as exc:
@@ -126,7 +127,7 @@ class Syncer:
         actor: str,
         on_page: Callable[[SyncCounts], None] | None,
     ) -> None:
-        selection = selection_of(mapping)
+        selection = selection_of(mapping, self.settings.photo_max_bytes)
         watermark = Watermark.load(source.watermark)
         while counts.seen < self.settings.max_rows_per_sync:
             limit = min(self.settings.page_size, self.settings.max_rows_per_sync - counts.seen)
@@ -195,7 +196,9 @@ class Syncer:
         """The photo's bytes, or why there are none (the record is imported either way)."""
         limits = fetch_limits(self.settings)
         try:
-            if mapping.photo_kind is PhotoKind.BYTES:
+            if mapping.photo_kind is PhotoKind.BYTES:  # read one byte past the limit at most (selection_of)
+                if len(reference) > limits.max_bytes:
+                    return None, f"the photo is over the limit of {limits.max_bytes} bytes"
                 return bytes(reference), None
             if mapping.photo_kind is PhotoKind.URL:
                 return fetch(str(reference), allowed_hosts=source.allowed_hosts or (), limits=limits), None

@@ -23,7 +23,7 @@ from serving.external.remote import Connection, Query, Selection
 from storage.database import Database
 from storage.external.credentials import CredentialBox
 from storage.repositories.external import ExternalRepository
-from storage.tables import ExternalDatabase, SchemaMapping, SyncLog
+from storage.tables import ExternalDatabase, PhotoKind, SchemaMapping, SyncLog
 
 
 @dataclass
@@ -43,13 +43,16 @@ def connection_of(source: ExternalDatabase, box: CredentialBox) -> Connection:
     return Connection(source.kind, source.location, credentials, tuple(source.allowed_hosts or ()))
 
 
-def selection_of(mapping: SchemaMapping) -> Selection:
+def selection_of(mapping: SchemaMapping, photo_max_bytes: int) -> Selection:
+    """What a sync reads; a bytes photo column no further than one byte past ``photo_max_bytes``."""
     wanted = [mapping.id_column, mapping.updated_column, mapping.photo_column, *mapping.field_map.values()]
+    capped = mapping.photo_column if mapping.photo_kind is PhotoKind.BYTES else None
     return Selection(
         source=mapping.source,
         id_column=mapping.id_column,
         updated_column=mapping.updated_column,
         columns=list(dict.fromkeys(c for c in wanted if c)),
+        byte_limits={capped: photo_max_bytes + 1} if capped else {},
     )
 
 

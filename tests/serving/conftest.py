@@ -163,7 +163,13 @@ def app_args(url: str, secret: str, *, inbox: Inbox | None = None, scan_root: Pa
         matcher=Scaling(num_cpus=0, min_replicas=2, max_replicas=2),
         gateway=Scaling(num_cpus=0),
         workers=Scaling(num_cpus=0),
-        smtp=SmtpSettings(host="127.0.0.1", port=inbox.port, starttls=False, sender="SuraSmart <sura@test>")
+        smtp=SmtpSettings(
+            host="127.0.0.1",
+            port=inbox.port,
+            starttls=False,
+            sender="SuraSmart <sura@test>",
+            webhook_allowed_hosts=["127.0.0.1"],  # the receiver: plain http on loopback
+        )
         if inbox
         else None,
         session_check_seconds=0.2,

@@ -179,6 +179,8 @@ def stored(db: Database) -> tuple[int, int, int]:
 
 
 def register(service: ExternalService, admin: User, location: str, **fields: Any) -> uuid.UUID:
+    """A PostgreSQL source on the test server, whose socket (local, like the service's) is allowed by its path."""
+    fields.setdefault("allowed_hosts", [sa.make_url(location).query["host"]])
     return service.create(
         admin,
         {"name": f"Registry {uuid.uuid4().hex[:6]}", "kind": "postgresql", "location": location, **fields},
