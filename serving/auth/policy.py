@@ -8,12 +8,12 @@ test walks the OpenAPI document to check each route against an expected matrix.
 from __future__ import annotations
 
 import enum
-import uuid
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from serving.errors import PermissionDeniedError
+from storage.errors import NotFoundError
 from storage.tables import Access, Case, CaseGrant, Role, User
 
 
@@ -95,16 +95,18 @@ def authorize(user: User, action: Action) -> None:
 
 
 def authorize_case(session: Session, user: User, action: Action, case: Case) -> None:
-    """Raise PermissionDeniedError unless ``user`` may do ``action`` on this ``case``."""
+    """Raise PermissionDeniedError unless ``user`` may do ``action`` on this ``case``.
+
+    To a reporter with no part in the case it does not exist (NotFoundError): they cannot learn
+    which cases there are. One granted less than the action needs is told it is not allowed.
+    """
     authorize(user, action)
-    if user.role is Role.REPORTER and not _reporter_may(session, user.id, case, action):
-        raise PermissionDeniedError("reporters act only on cases they opened or were granted")
-
-
-def _reporter_may(session: Session, user_id: uuid.UUID, case: Case, action: Action) -> bool:
-    if case.reporter_id == user_id:
-        return True
+    if user.role is not Role.REPORTER or case.reporter_id == user.id:
+        return
     grant = session.scalar(
-        sa.select(CaseGrant.access).where(CaseGrant.user_id == user_id, CaseGrant.case_id == case.id)
+        sa.select(CaseGrant.access).where(CaseGrant.user_id == user.id, CaseGrant.case_id == case.id)
     )
-    return grant is not None and grant in CASE_ACCESS.get(action, frozenset())
+    if grant is None:
+        raise NotFoundError(f"no cases row with id {case.id}")
+    if grant not in CASE_ACCESS.get(action, frozenset()):
+        raise PermissionDeniedError("your access to this case does not allow that")

@@ -67,8 +67,10 @@ def choose_reference(
             "too_small", f"the face is {face.size:.0f} pixels, under {rules.min_face_size:.0f}: use a larger photo"
         )
     warnings = _warnings(face, len(faces), rules)
-    if strict and warnings:
-        raise EnrolmentError(_STRICT_CODES[warnings[0].code], f"strict mode: {warnings[0].detail}")
+    # A face the caller chose is not refused for the others in the photo, strict or not.
+    refusable = [w for w in warnings if not (choice is not None and w.code == "other_faces")]
+    if strict and refusable:
+        raise EnrolmentError(_STRICT_CODES[refusable[0].code], f"strict mode: {refusable[0].detail}")
     return Chosen(index=index, warnings=warnings)
 
 

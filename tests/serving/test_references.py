@@ -60,3 +60,9 @@ def test_two_faces_alike_need_a_choice_by_index_or_box() -> None:
     assert choose_reference([left, right], 250, 250, rules=RULES, choice=FaceChoice(box=(15, 75, 115, 175))).index == 0
     assert _code([left, right], choice=FaceChoice(index=2)) == "no_such_face"
     assert _code([left, right], choice=FaceChoice(box=(0, 0, 10, 10))) == "no_such_face"
+
+
+def test_a_face_chosen_in_a_crowded_photo_passes_strict_mode() -> None:
+    left, right = _face(20, 80, 90), _face(140, 80, 90)
+    chosen = choose_reference([left, right], 250, 250, rules=RULES, choice=FaceChoice(index=0), strict=True)
+    assert chosen.index == 0 and [w.code for w in chosen.warnings] == ["other_faces"]
