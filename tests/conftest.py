@@ -21,6 +21,7 @@ FOLDER_MARKERS = {
     "serving/deployments": ("ray", "postgres", "slow"),
     "serving/scans/test_scan.py": ("ray", "postgres", "slow"),
     "serving/scans/test_resume.py": ("ray", "postgres", "slow"),
+    "serving/ui": ("ray", "postgres", "slow"),
 }
 
 

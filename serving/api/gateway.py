@@ -47,6 +47,7 @@ from serving.services.references import EnrolmentRules
 from serving.services.sightings import PackInfo
 from serving.services.signins import SignInPolicy, SignInService
 from serving.services.users import UserService
+from serving.ui import router as ui_router
 from storage.database import open_database
 from storage.external.credentials import CredentialBox
 from storage.indexes import prepare_pack_index
@@ -82,6 +83,7 @@ def create_app() -> FastAPI:
     for module in (health, auth, users, cases, faces, images, matches, notifications, jobs, scans, external, audit):
         application.include_router(module.router, prefix=API_PREFIX)
     application.include_router(matches.review_router, prefix=API_PREFIX)
+    application.include_router(ui_router)
     return application
 
 
