@@ -10,6 +10,7 @@ from serving.errors import PermissionDeniedError
 from serving.services.scans import ScanRequest, check_api_source, start_scan
 from storage.audit import AuditLog
 from storage.database import Database
+from storage.errors import ConflictError
 from storage.jobs import JobQueue
 from storage.repositories.common import Page
 from storage.tables import Job, JobPriority, JobStatus, Role, User
@@ -56,13 +57,19 @@ class JobService:
             source=check_api_source(source, list(self.scan_sources)), pack=self.pack, source_label=source_label
         )
         with self.db.transaction() as session:
-            job = start_scan(session, request=request, priority=priority, created_by_id=user.id)
+            job, created = start_scan(session, request=request, priority=priority, created_by_id=user.id)
+            if not created and not _may_see(user, job):
+                raise ConflictError("this source is being scanned already, in a job another user started")
             AuditLog(session).append(actor=f"user:{user.id}", action="scan.start", target_type="job", target_id=job.id)
             session.flush()
             session.refresh(job)
             return job
 
 
+def _may_see(user: User, job: Job) -> bool:
+    return user.role is not Role.INVESTIGATOR or job.created_by_id == user.id
+
+
 def _check_owner(user: User, job: Job) -> None:
-    if user.role is Role.INVESTIGATOR and job.created_by_id != user.id:
+    if not _may_see(user, job):
         raise PermissionDeniedError("investigators see and cancel only the jobs they started")

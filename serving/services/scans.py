@@ -62,9 +62,12 @@ def check_api_source(source: str, allowed: list[str]) -> str:
     return wanted
 
 
-def start_scan(session: Any, *, request: ScanRequest, priority: JobPriority, created_by_id: uuid.UUID | None) -> Job:
-    """Queue a scan for the job workers (a scan of the same source still unfinished is returned instead)."""
-    job, _ = JobQueue(session).enqueue_once(
+def start_scan(
+    session: Any, *, request: ScanRequest, priority: JobPriority, created_by_id: uuid.UUID | None
+) -> tuple[Job, bool]:
+    """Queue a scan for the job workers, and whether it is new: a scan of the same source still
+    unfinished is returned instead."""
+    return JobQueue(session).enqueue_once(
         kind=SCAN_JOB,
         identity=request.identity(),
         payload=request.payload(),
@@ -72,4 +75,3 @@ def start_scan(session: Any, *, request: ScanRequest, priority: JobPriority, cre
         max_attempts=5,
         created_by_id=created_by_id,
     )
-    return job

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
-import time
 import uuid
-from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -27,7 +24,7 @@ from storage.audit import AuditLog
 from storage.database import Database
 from storage.errors import InvalidArgumentError
 from storage.repositories.users import UserRepository
-from storage.tables import RefreshToken, User
+from storage.tables import RefreshToken, SignInAttempt, User
 
 
 @dataclass(frozen=True)
@@ -40,55 +37,80 @@ class TokenPair:
 
 @dataclass(frozen=True)
 class SignInPolicy:
-    """Token lifetimes and how many failed sign-ins an address gets per window."""
+    """Token lifetimes and how many failed sign-ins an e-mail address and a client get per window."""
 
     secret: str
     access_lifetime: timedelta = timedelta(hours=1)
     refresh_lifetime: timedelta = timedelta(days=7)
-    failures_allowed: int = 5
+    failures_allowed: int = 5  # per e-mail address
     lockout: timedelta = timedelta(minutes=15)
+    client_failures_allowed: int = 100  # per client address, whatever e-mail addresses it tries
 
 
 class LoginThrottle:
-    """Failed sign-ins per address (known or not, so it reveals nothing), kept in this process."""
+    """Sign-in attempts per e-mail address (known or not, so it reveals nothing) and per client
+    address, kept in the database so that every gateway replica counts the same attempts.
 
-    def __init__(self, allowed: int, window: timedelta) -> None:
-        self.allowed, self.window = allowed, window.total_seconds()
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+    An attempt is counted before its password is checked, under a lock per key, so that many
+    attempts at once cannot slip past the count; a successful sign-in takes its own attempt back
+    and clears the address's earlier failures.
+    """
 
-    def check(self, email: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            recent = self._failures.get(email.lower(), deque())
-            while recent and now - recent[0] > self.window:
-                recent.popleft()
-            if len(recent) >= self.allowed:
-                wait = int(self.window - (now - recent[0])) + 1
-                raise RateLimitedError(f"too many failed sign-ins: try again in {wait} s", retry_after=wait)
+    def __init__(self, db: Database, *, per_email: int, per_client: int, window: timedelta) -> None:
+        self.db, self.window = db, window
+        self.limits = {"email": per_email, "client": per_client}
 
-    def failed(self, email: str) -> None:
-        with self._lock:
-            self._failures.setdefault(email.lower(), deque()).append(time.monotonic())
+    def attempt(self, email: str, client: str | None) -> list[uuid.UUID]:
+        """Count an attempt (RateLimitedError when a key has used up its window); returns its rows."""
+        keys = {f"email:{email.lower()}": self.limits["email"]}
+        if client:
+            keys[f"client:{client}"] = self.limits["client"]
+        with self.db.transaction() as session:
+            now: datetime = session.execute(sa.select(sa.func.now())).scalar_one()
+            for key in sorted(keys):  # one order for the locks: no deadlock between attempts
+                session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(key))))
+            stale = sa.delete(SignInAttempt).where(
+                SignInAttempt.key.in_(keys), SignInAttempt.created_at < now - self.window
+            )
+            session.execute(stale)
+            for key, allowed in keys.items():
+                count, oldest = session.execute(
+                    sa.select(sa.func.count(), sa.func.min(SignInAttempt.created_at)).where(SignInAttempt.key == key)
+                ).one()
+                if count >= allowed:
+                    wait = int((oldest + self.window - now).total_seconds()) + 1
+                    raise RateLimitedError(f"too many failed sign-ins: try again in {wait} s", retry_after=wait)
+            rows = [SignInAttempt(key=key) for key in keys]
+            session.add_all(rows)
+            session.flush()
+            return [row.id for row in rows]
 
-    def succeeded(self, email: str) -> None:
-        with self._lock:
-            self._failures.pop(email.lower(), None)
+    def succeeded(self, email: str, attempt: list[uuid.UUID]) -> None:
+        with self.db.transaction() as session:
+            session.execute(
+                sa.delete(SignInAttempt).where(
+                    sa.or_(SignInAttempt.id.in_(attempt), SignInAttempt.key == f"email:{email.lower()}")
+                )
+            )
 
 
 class SignInService:
     def __init__(self, db: Database, policy: SignInPolicy) -> None:
         self.db, self.policy = db, policy
-        self.throttle = LoginThrottle(policy.failures_allowed, policy.lockout)
+        self.throttle = LoginThrottle(
+            db, per_email=policy.failures_allowed, per_client=policy.client_failures_allowed, window=policy.lockout
+        )
 
-    def sign_in(self, email: str, password: str) -> TokenPair:
-        """Tokens for a right e-mail and password; one message for every wrong combination."""
-        self.throttle.check(email)
+    def sign_in(self, email: str, password: str, client: str | None = None) -> TokenPair:
+        """Tokens for a right e-mail and password; one message, and the same work, for every wrong
+        combination (an unknown address and a disabled account included)."""
+        attempt = self.throttle.attempt(email, client)
         with self.db.transaction() as session:
             user = UserRepository(session).find_by_email(email=email)
             if user is None:
                 dummy_verify(password)
-            valid = user is not None and user.is_active and verify_password(user.password_hash, password)
+            matches = user is not None and verify_password(user.password_hash, password)
+            valid = matches and user is not None and user.is_active
             if user is not None:
                 AuditLog(session).append(
                     actor=f"user:{user.id}",
@@ -101,9 +123,8 @@ class SignInService:
                 user.last_login_at = sa.func.now()
                 pair = self._issue(session, user, family=uuid.uuid4())
         if not valid:
-            self.throttle.failed(email)
             raise AuthenticationError("wrong e-mail address or password")
-        self.throttle.succeeded(email)
+        self.throttle.succeeded(email, attempt)
         return pair
 
     def refresh(self, refresh_token: str) -> TokenPair:

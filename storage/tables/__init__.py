@@ -25,7 +25,7 @@ from storage.tables.faces import (
 )
 from storage.tables.jobs import Job, JobPriority, JobSchedule, JobStatus
 from storage.tables.notifications import Channel, Notification, NotificationKind, NotificationPreference
-from storage.tables.users import Access, CaseGrant, RefreshToken, Role, User
+from storage.tables.users import Access, CaseGrant, RefreshToken, Role, SignInAttempt, User
 
 __all__ = [
     "Access",
@@ -55,6 +55,7 @@ __all__ = [
     "ProcessingStatus",
     "QueryLog",
     "RefreshToken",
+    "SignInAttempt",
     "ReviewDecision",
     "ReviewStatus",
     "Role",

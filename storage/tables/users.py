@@ -58,6 +58,15 @@ class CaseGrant(Keyed, Base):
     granted_by_id: Mapped[uuid.UUID | None] = owner_key("users", nullable=True, ondelete="SET NULL")
 
 
+class SignInAttempt(Keyed, Base):
+    """A sign-in attempt not (yet) known to have succeeded, per throttle key (an e-mail address or
+    a client address): shared by every gateway replica, counted before the password is checked."""
+
+    __tablename__ = "signin_attempts"
+
+    key: Mapped[str] = mapped_column(sa.String(400), index=True)
+
+
 class RefreshToken(Keyed, Base):
     """One issued refresh token. Rotation links tokens into a family; reuse revokes the family."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from serving.api.deps import State, errors
 from serving.api.schemas.people import RefreshRequest, TokenRequest, TokenResponse
@@ -14,9 +14,11 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 @router.post("/token", responses=errors(401, 422, 429))
-async def obtain_token(body: TokenRequest, state: State) -> TokenResponse:
-    """E-mail and password for an access token (1 h) and a refresh token (7 d). Wrong input never says which part."""
-    return _tokens(await asyncio.to_thread(state.signins.sign_in, body.email, body.password))
+async def obtain_token(body: TokenRequest, request: Request, state: State) -> TokenResponse:
+    """E-mail and password for an access token (1 h) and a refresh token (7 d). Wrong input never says which part;
+    429 after too many failures for the address (or from the client)."""
+    client = request.client.host if request.client else None
+    return _tokens(await asyncio.to_thread(state.signins.sign_in, body.email, body.password, client))
 
 
 @router.post("/refresh", responses=errors(401, 422))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import sqlalchemy as sa
 
 from serving.auth.passwords import hash_password
 from storage.repositories.users import UserRepository
-from storage.tables import Role
+from storage.tables import Role, SignInAttempt
 from tests.serving.conftest import PASSWORD, Service
 
 
@@ -90,6 +92,25 @@ def test_failed_sign_ins_are_throttled_without_revealing_accounts(service: Servi
             assert statuses == [401] * 5 + [429], email
             blocked = api.post("/auth/token", json={"email": email, "password": PASSWORD})
             assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
+
+
+def test_many_wrong_attempts_at_once_do_not_slip_past_the_count(service: Service) -> None:
+    """Sixteen wrong passwords sent together: the count is shared and taken before the check, so at most
+    five are even tried (the rest are 429), and the failures are recorded in the database."""
+    email = _user(service)
+
+    def attempt(_: int) -> int:
+        with service.client() as api:
+            return api.post("/auth/token", json={"email": email, "password": "wrong!"}).status_code
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(pool.map(attempt, range(16)))
+    assert statuses.count(401) <= 5 and statuses.count(429) >= 11, statuses
+    with service.db.transaction() as session:
+        recorded = session.scalar(
+            sa.select(sa.func.count()).select_from(SignInAttempt).where(SignInAttempt.key == f"email:{email}")
+        )
+    assert recorded == statuses.count(401)
 
 
 def test_disabled_account_stops_working(service: Service) -> None:
