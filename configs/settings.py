@@ -156,6 +156,7 @@ class AuditSettings(BaseModel):
 
     anchor_file: Path | None = None
     anchor_interval_s: int = Field(default=60, ge=5)
+    verify_interval_s: int = Field(default=3600, ge=10, description="How often the job worker walks the chain.")
 
 
 class PhotoSettings(BaseModel):
@@ -213,10 +214,11 @@ class ExternalSettings(BaseModel):
 
 
 class ServeSettings(BaseModel):
-    """Where ``sura serve`` listens."""
+    """Where ``sura serve`` listens, and the port Ray exports every process's metrics on (Prometheus scrapes it)."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    metrics_port: int = Field(default=8080, ge=1, le=65535)
 
 
 class Settings(BaseSettings):

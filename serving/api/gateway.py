@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import FastAPI
 from ray import serve
 
@@ -35,6 +36,7 @@ from serving.api.routes import (
 )
 from serving.auth.users import ActiveUsers
 from serving.errors import install_error_handlers
+from serving.metrics import metrics
 from serving.services.audit import AuditService, audit_anchor
 from serving.services.cases import CaseService
 from serving.services.external import ExternalService
@@ -48,7 +50,7 @@ from serving.services.sightings import PackInfo
 from serving.services.signins import SignInPolicy, SignInService
 from serving.services.users import UserService
 from serving.ui import router as ui_router
-from storage.database import open_database
+from storage.database import Database, open_database
 from storage.external.credentials import CredentialBox
 from storage.indexes import prepare_pack_index
 from storage.photos import PhotoStore
@@ -68,6 +70,17 @@ def _aligners(settings: Settings) -> Callable[[str], FaceAligner | None]:
             return None
 
     return aligner_for
+
+
+def _count_connections(db: Database) -> None:
+    """Keep the pool gauge current as connections are checked out and back in."""
+    pool = db.engine.pool
+
+    def observe(*_: object) -> None:
+        metrics().db_pool_in_use.set(pool.checkedout())  # type: ignore[attr-defined]
+
+    sa.event.listen(pool, "checkout", observe)
+    sa.event.listen(pool, "checkin", observe)
 
 
 def create_app() -> FastAPI:
@@ -148,6 +161,7 @@ class Gateway:
             token_secret=secret,
             max_upload_bytes=settings.photos.max_upload_bytes,
         )
+        _count_connections(db)
         logger.info("gateway ready for pack %s", pack.name)
 
     def __serve_build_asgi_app__(self) -> FastAPI:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,10 @@ from ray import serve
 
 from configs.settings import Settings
 from models.registry import resolve_pack
+from serving.metrics import metrics, record_verification
 from serving.scans.scanner import Scanner
 from serving.services.analysis import ServeAnalyser
-from serving.services.audit import audit_anchor
+from serving.services.audit import audit_anchor, verify_anchored
 from serving.services.jobs import RETENTION_JOB, JobHandlers, Matching
 from serving.services.scans import SCAN_JOB
 from serving.services.sightings import PackInfo
@@ -33,6 +35,7 @@ from storage.photos import PhotoStore
 from storage.tables import Job, JobStatus
 
 logger = logging.getLogger(__name__)
+CENSUS_SECONDS = 15  # how often the queue's gauges are refreshed
 
 
 @serve.deployment(name="JobWorker", max_ongoing_requests=16)
@@ -82,7 +85,9 @@ class JobWorker:
         self._tasks = [asyncio.create_task(self._run([SCAN_JOB])), asyncio.create_task(self._run(quick))]
         self.anchor = audit_anchor(settings)
         if self.anchor is not None:
-            self._tasks.append(asyncio.create_task(self._anchor_every(settings.audit.anchor_interval_s)))
+            self._tasks.append(asyncio.create_task(self._every(settings.audit.anchor_interval_s, self._anchor)))
+        self._tasks.append(asyncio.create_task(self._every(settings.audit.verify_interval_s, self._verify)))
+        self._tasks.append(asyncio.create_task(self._every(CENSUS_SECONDS, self._census)))
 
     async def status(self) -> dict[str, Any]:
         return {"worker": self.name, "running": not any(task.done() for task in self._tasks), **self.done}
@@ -106,21 +111,41 @@ class JobWorker:
         outcome = await asyncio.to_thread(self.handlers.execute, job, worker=self.name)
         self.done["succeeded" if outcome is JobStatus.SUCCEEDED else "failed"] += 1
 
-    async def _anchor_every(self, seconds: float) -> None:
-        """Anchor the audit chain's head outside the database, now and then (see storage.anchor)."""
+    async def _every(self, seconds: float, chore: Callable[[], None]) -> None:
+        """Do ``chore`` now and every ``seconds``; a failed round is logged and tried again next time."""
         while True:
             try:
-                await asyncio.to_thread(self._anchor)
+                await asyncio.to_thread(chore)
             except asyncio.CancelledError:
                 raise
-            except Exception as error:  # an anchor missed is retried at the next interval
-                logger.warning("audit anchor not written: %s", describe_error(error))
+            except Exception as error:
+                logger.warning("job worker %s: %s failed: %s", self.name, chore.__name__, describe_error(error))
             await asyncio.sleep(seconds)
 
     def _anchor(self) -> None:
+        """The audit chain's head, anchored outside the database (see storage.anchor)."""
         if self.anchor is not None:
             with self.db.transaction() as session:
                 self.anchor.record(session)
+
+    def _verify(self) -> None:
+        """Walk the audit chain (and its anchors) now and then, so that a broken one raises an alert."""
+        with self.db.transaction() as session:
+            report = verify_anchored(session, self.anchor)
+        record_verification(report.ok)
+        if not report.ok:
+            logger.error("audit log broken at entry %s", report.first_bad_seq)
+
+    def _census(self) -> None:
+        """The queue's size and the oldest wait per kind, for the metrics (zero where there is none)."""
+        with self.db.transaction() as session:
+            rows = JobQueue(session).census()
+        found = {(kind, status): (count, age) for kind, status, count, age in rows}
+        gauges = metrics()
+        for kind in self.handlers.kinds:
+            for status in (JobStatus.QUEUED, JobStatus.RUNNING):
+                gauges.jobs.set(found.get((kind, status), (0, 0.0))[0], tags={"kind": kind, "status": status.value})
+            gauges.job_oldest.set(found.get((kind, JobStatus.QUEUED), (0, 0.0))[1], tags={"kind": kind})
 
     def _claim(self, kinds: list[str]) -> Job | None:
         with self.db.transaction() as session:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from configs.settings import ScanSettings
 from models.packs import ModelPack
 from pipeline.types import Face
+from serving.metrics import metrics
 from serving.scans.stages import Batch, FaceBlock
 from serving.services.scans import ScanRequest
 from serving.services.sightings import BatchAudit, LiveGallery, PackInfo, PhotoRecord, SightingRecorder
@@ -83,10 +84,12 @@ class BatchWriter:
             progress.seen += 1
             if batch["error"][i]:
                 progress.failed += 1
+                metrics().scan_photos.inc(tags={"outcome": "failed"})
                 if len(progress.failures) < self.scan.failures_listed:
                     progress.failures.append({"file": str(batch["key"][i]), "reason": str(batch["error"][i])})
             elif batch["known"][i]:
                 progress.already_stored += 1
+                metrics().scan_photos.inc(tags={"outcome": "known"})
             else:
                 new.append(self._photo(batch, i))
         with self.db.transaction() as session:
@@ -104,8 +107,10 @@ class BatchWriter:
         for sighting in self.recorder.record_batch(session, photos, actor=f"job:{self.job.id}", audit=audit):
             if not sighting.created:  # the same photo twice in this source, or stored meanwhile by another scan
                 self.progress.duplicates += 1
+                metrics().scan_photos.inc(tags={"outcome": "known"})
                 continue
             self.progress.stored += 1
+            metrics().scan_photos.inc(tags={"outcome": "stored"})
             self.progress.faces += len(sighting.faces)
             self.progress.matches += sum(len(face.matches) for face in sighting.faces)
 

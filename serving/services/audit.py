@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from configs.settings import Settings, embedded_anchor
 from serving.auth.policy import Action, authorize
+from serving.metrics import record_verification
 from storage.anchor import AuditAnchor
 from storage.audit import AuditLog, ChainReport
 from storage.database import Database
@@ -52,7 +53,9 @@ class AuditService:
         names the first entry that does not check out."""
         authorize(user, Action.READ_AUDIT)
         with self.db.transaction() as session:
-            return verify_anchored(session, self.anchor)
+            report = verify_anchored(session, self.anchor)
+        record_verification(report.ok)
+        return report
 
 
 def verify_anchored(session: Session, anchor: AuditAnchor | None) -> ChainReport:

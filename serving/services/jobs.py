@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,9 +12,10 @@ from typing import Any
 
 from configs.settings import SmtpSettings
 from pipeline.calibration import Calibration
+from serving.metrics import metrics
 from serving.scans.scanner import Scanner
 from serving.services.delivery import send_email, send_webhook
-from serving.services.notify import Event, Notifier, webhook_secret
+from serving.services.notify import DELIVERY_JOBS, Event, Notifier, webhook_secret
 from serving.services.retro import RETRO_JOB, retro_search
 from serving.services.scans import SCAN_JOB
 from serving.services.sync import SYNC_JOB, Syncer
@@ -76,11 +78,14 @@ class JobHandlers:
 
         A failure is recorded by ``describe_error`` only: never a bound parameter, an embedding or a name.
         """
+        started = time.perf_counter()
         try:
             with keep_lease(self.db, job_id=job.id, worker=worker, lease=self.lease):
                 result = self.run(job)
         except Exception as error:
+            _observe(job.kind, started, ok=False)
             return self._finish(job, worker, error=describe_error(error))
+        _observe(job.kind, started, ok=True)
         return self._finish(job, worker, result=result)
 
     def run(self, job: Job) -> dict[str, Any]:
@@ -177,3 +182,11 @@ class JobHandlers:
             for row in (note, preference, user):
                 session.expunge(row)
             return note, preference, user
+
+
+def _observe(kind: str, started: float, *, ok: bool) -> None:
+    outcome = "succeeded" if ok else "failed"
+    metrics().job_seconds.observe(time.perf_counter() - started, tags={"kind": kind, "outcome": outcome})
+    channel = next((c.value for c, delivery in DELIVERY_JOBS.items() if delivery == kind), None)
+    if channel is not None:
+        metrics().deliveries.inc(tags={"channel": channel, "outcome": "delivered" if ok else "failed"})

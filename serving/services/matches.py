@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from serving.auth.policy import Action, authorize
+from serving.metrics import metrics
 from serving.services.match_views import MatchView, view_match
 from serving.services.notify import Event, Notifier, case_followers, case_workers
 from serving.services.sightings import PackInfo
@@ -107,6 +108,7 @@ class MatchService:
                 threshold=self.pack.threshold,
                 confirmations_required=2 if self.two_person_rule else 1,
             )
+            metrics().reviews.inc(tags={"decision": decision.value})
             AuditLog(session).append(
                 actor=f"user:{user.id}",
                 action="match.review",

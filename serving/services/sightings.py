@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from pipeline.calibration import Calibration
 from pipeline.match import Candidate, CaseGallery, rank_candidates
 from pipeline.types import Face
+from serving.metrics import metrics
 from serving.services.notify import Event, Notifier, case_workers
 from storage.audit import AuditLog
 from storage.repositories.cases import CaseRepository
@@ -241,6 +242,7 @@ def new_faces(faces: Sequence[Face], vectors: NDArray[np.float32]) -> list[NewFa
 
 def announce(session: Session, match: Match) -> None:
     """A new candidate match: tell the people who work the case."""
+    metrics().matches_created.inc()
     case = CaseRepository(session).get(case_id=match.case_id)
     event = Event(
         NotificationKind.MATCH_FOUND,

@@ -26,6 +26,7 @@ from pipeline.calibration import Calibration
 from pipeline.errors import ImageError
 from serving.external.fetch import FetchError, FetchRefusedError, fetch
 from serving.external.remote import RemoteError, RemoteSource, Watermark, open_source
+from serving.metrics import metrics
 from serving.services.analysis import Analyser, PhotoFaces
 from serving.services.sightings import LiveGallery, PackInfo, PhotoRecord, SightingRecorder
 from serving.services.sync_records import (
@@ -255,4 +256,6 @@ class Syncer:
             source.last_sync_at = started
             session.flush()
             session.refresh(log)
-            return sync_summary(log)
+        for outcome in ("created", "updated", "unchanged", "failed"):
+            metrics().sync_rows.inc(getattr(counts, outcome), tags={"outcome": outcome})
+        return sync_summary(log)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,3 +95,14 @@ def test_eval_on_people(faces_dir: Path, pack: str) -> None:
 def test_eval_needs_identity_folders(tmp_path: Path) -> None:
     code, _, err = _run("eval", str(tmp_path))
     assert code == 1 and "no identity sub-folders" in err
+
+
+def test_serve_on_a_busy_port_fails_at_once() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        result = CliRunner().invoke(cli, ["serve", "--port", str(port)])
+    assert result.exit_code != 0 and "in use" in result.output
+    assert time.monotonic() - started < 5

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -47,7 +46,8 @@ def test_a_killed_replica_loses_no_search(service: Service, faces_dir: Path, dep
                 except httpx.HTTPError:
                     answers.append((0, None))
 
-    [victim, *_] = _replica_pids(deployment)
+    replicas = _replica_pids(deployment)
+    victim = replicas[0]
     workers = [threading.Thread(target=stream, daemon=True) for _ in range(3)]
     for worker in workers:
         worker.start()
@@ -64,6 +64,19 @@ def test_a_killed_replica_loses_no_search(service: Service, faces_dir: Path, dep
     assert set(statuses) <= {200, 503}, statuses
     assert all(retry for status, retry in answers if status == 503)
     assert statuses[-1] == 200 or 200 in statuses[killed_at:], statuses
-    with service.client() as api:  # the replica is back before the next test
+    with service.client() as api:  # every replica is back, and in step, before the next test
         eventually(lambda: api.get("/health/ready").json()["ready"], within=180)
-    time.sleep(1)
+    eventually(lambda: len(_replica_pids(deployment)) == len(replicas), within=180)
+    if deployment == "Matcher":
+        eventually(lambda: _matchers_in_step(len(replicas)), within=180)
+
+
+def _matchers_in_step(count: int) -> bool:
+    from ray import serve
+
+    handle = serve.get_deployment_handle("Matcher", app_name="sura")
+    seen = {}
+    for _ in range(4 * count):
+        status = handle.status.remote().result()
+        seen[status["replica"]] = status["synced"]
+    return len(seen) == count and all(seen.values())
