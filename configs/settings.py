@@ -227,6 +227,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SURA_", env_nested_delimiter="__", extra="ignore")
 
     environment: Literal["development", "test", "production"] = "development"
+    log_format: Literal["text", "json"] = Field(default="text", description="The gateway's request lines.")
     audit: AuditSettings = Field(default_factory=AuditSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)

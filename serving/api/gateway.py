@@ -17,6 +17,7 @@ from configs.settings import Settings
 from models.errors import ModelError
 from models.registry import load_aligner, resolve_pack
 from pipeline.engine import FaceAligner
+from serving.api.access_log import AccessLog
 from serving.api.contract import document_problems
 from serving.api.deps import API_PREFIX, GatewayState
 from serving.api.guard import Limits, RequestGuard
@@ -132,6 +133,7 @@ class Gateway:
         )
         active_users = ActiveUsers(db, signins.signin_active, ttl=auth.session_check_seconds)
         self.workers = workers
+        self.log_format = settings.log_format
         self.state = GatewayState(
             db=db,
             active_users=active_users,
@@ -171,4 +173,5 @@ class Gateway:
         # Multipart framing adds a little to the photo itself.
         limits = Limits(photo_bytes=self.state.max_upload_bytes + 64 * 1024)
         application.add_middleware(RequestGuard, limits=limits, token_secret=self.state.token_secret)
+        application.add_middleware(AccessLog, log_format=self.log_format)  # outermost: refusals are logged too
         return application
