@@ -13,6 +13,7 @@ from serving.cli.evaluate import evaluate
 from serving.cli.faces import faces
 from serving.cli.scan import scan_command
 from serving.cli.serve import serve_command
+from serving.cli.status import status_command
 from serving.cli.users import user
 
 
@@ -38,5 +39,6 @@ cli.add_command(evaluate)
 cli.add_command(migrate)
 cli.add_command(audit)
 cli.add_command(serve_command)
+cli.add_command(status_command)
 cli.add_command(scan_command)
 cli.add_command(user)

@@ -27,6 +27,7 @@ from serving.services.jobs import RETENTION_JOB, JobHandlers, Matching
 from serving.services.scans import SCAN_JOB
 from serving.services.sightings import PackInfo
 from serving.services.sync import Syncer
+from storage.audit import AuditLog
 from storage.database import open_database
 from storage.errors import describe_error
 from storage.external.credentials import CredentialBox
@@ -132,6 +133,9 @@ class JobWorker:
         """Walk the audit chain (and its anchors) now and then, so that a broken one raises an alert."""
         with self.db.transaction() as session:
             report = verify_anchored(session, self.anchor)
+            details = {"checked": report.checked, "first_bad_seq": report.first_bad_seq, "reason": report.reason}
+            outcome = "success" if report.ok else "failure"
+            AuditLog(session).append(actor=f"job:{self.name}", action="audit.verify", outcome=outcome, details=details)
         record_verification(report.ok)
         if not report.ok:
             logger.error("audit log broken at entry %s", report.first_bad_seq)

@@ -39,3 +39,15 @@ def test_unreachable_database_is_a_cli_error(monkeypatch: pytest.MonkeyPatch) ->
     result = CliRunner().invoke(cli, ["migrate"])
     get_settings.cache_clear()
     assert result.exit_code == 1 and "cannot reach the database" in result.stderr
+
+
+def test_status_says_what_it_can_when_the_service_is_down(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SURA_DB__URL", database_url)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["status", "--url", "http://127.0.0.1:9"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1, result.output
+    assert "not reachable" in result.output and "gallery" in result.output and "jobs" in result.output
+    assert "audit: not verified" in result.output
