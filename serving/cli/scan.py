@@ -23,6 +23,7 @@ from models.errors import ModelError
 from models.registry import resolve_pack
 from serving.cli.common import engine_options, with_overrides
 from serving.cli.database import database
+from serving.cli.progress import progress
 from serving.scans.scanner import Scanner
 from serving.scans.sources import SourceError, SourceItem, list_source
 from serving.scans.writer import ScanProgress
@@ -141,13 +142,10 @@ def _connect_ray(settings: Settings) -> None:
 def _drive(
     db: Database, scanner: Scanner, job: Job, items: list[SourceItem], worker: str, lease: timedelta
 ) -> dict[str, Any]:
-    with click.progressbar(length=len(items), label="scanning", show_pos=True, show_eta=True, file=sys.stderr) as bar:
-        shown = 0
+    with progress(len(items), "scanning", "files") as shown:
 
-        def advance(progress: ScanProgress) -> None:
-            nonlocal shown
-            bar.update(progress.seen - shown)
-            shown = progress.seen
+        def advance(done: ScanProgress) -> None:
+            shown.advance_to(done.seen)
 
         try:
             with keep_lease(db, job_id=job.id, worker=worker, lease=lease):
