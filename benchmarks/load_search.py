@@ -127,7 +127,7 @@ class LocalService:
         serve.run(
             build_app(
                 AppArgs(
-                    models=ModelSettings(pack=self.args.pack),
+                    models=ModelSettings(pack=self.args.pack, allow_research_only=True),  # a benchmark, not a service
                     pipeline=PipelineSettings(detect_batch=self.args.detect_batch),
                     db_url=SecretStr(self.db.server.url),  # type: ignore[union-attr]
                     token_secret=SecretStr("load-test-key-" + "x" * 40),

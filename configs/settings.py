@@ -40,6 +40,9 @@ class ModelSettings(BaseModel):
     half: bool | None = None
     dlib_upsample: int = Field(default=1, ge=0, le=3)
     dlib_max_side: int = Field(default=1024, ge=64)
+    allow_research_only: bool = Field(
+        default=False, description="Let the service use packs licensed for research only (InsightFace's, SCRFD)."
+    )
 
     def sources(self) -> PackSources:
         return PackSources(

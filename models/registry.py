@@ -11,8 +11,8 @@ from typing import TypeVar
 from models.detector import OnnxFaceDetector, OutputLayout
 from models.dlib_pack import DlibChipAligner, DlibFaceDetector, DlibFaceEmbedder, dlib_pack
 from models.embedder import OnnxFaceEmbedder, graph_preprocess
-from models.errors import PackNotFoundError, UnknownKindError
-from models.insightface import RELEASE_URL, REMOTE_PACKS, fetch_pack, insightface_pack, is_fetched
+from models.errors import PackError, PackNotFoundError, UnknownKindError
+from models.insightface import RELEASE_URL, REMOTE_PACKS, find_pack
 from models.manifest import load_manifest
 from models.packs import DetectorSpec, EmbedderSpec, ModelPack
 from models.runtime import load_onnx, open_session
@@ -32,7 +32,8 @@ PACKS_FOLDER = Path(__file__).resolve().parent.parent / "configs" / "packs"
 class PackSources:
     """Where packs come from: manifest folders, the download cache, and the release URL.
 
-    dlib_upsample / dlib_max_side: settings of the built-in dlib pack.
+    dlib_upsample / dlib_max_side: settings of the built-in dlib pack. allow_research_only: False
+    refuses packs whose licence is for research only (a service must be told it may use them).
     """
 
     pack_dirs: tuple[Path, ...] = (PACKS_FOLDER,)
@@ -41,6 +42,7 @@ class PackSources:
     allow_download: bool = True
     dlib_upsample: int = 1
     dlib_max_side: int = 1024
+    allow_research_only: bool = True
 
 
 def pack_names(sources: PackSources) -> list[str]:
@@ -51,7 +53,17 @@ def pack_names(sources: PackSources) -> list[str]:
 
 def resolve_pack(name: str, sources: PackSources) -> ModelPack:
     """The pack called ``name``: built-in dlib, a manifest (by path or in a pack folder), or an
-    InsightFace pack, downloaded into the cache on first use when downloads are allowed."""
+    InsightFace pack, from its wheel or downloaded into the cache on first use when downloads are allowed."""
+    pack = _find_pack(name, sources)
+    if pack.research_only and not sources.allow_research_only:
+        raise PackError(
+            f"pack {pack.name} is licensed for research only ({pack.licence}); "
+            "set SURA_MODELS__ALLOW_RESEARCH_ONLY=true to use it anyway"
+        )
+    return pack
+
+
+def _find_pack(name: str, sources: PackSources) -> ModelPack:
     if name == DEFAULT_PACK:
         return dlib_pack(upsample=sources.dlib_upsample, max_side=sources.dlib_max_side)
     if name.endswith(".toml"):
@@ -60,13 +72,12 @@ def resolve_pack(name: str, sources: PackSources) -> ModelPack:
         if (folder / f"{name}.toml").is_file():
             return load_manifest(folder / f"{name}.toml")
     if name in REMOTE_PACKS:
-        remote = REMOTE_PACKS[name]
-        folder = sources.cache_dir / name
-        if not is_fetched(remote, folder):
-            if not sources.allow_download:
-                raise PackNotFoundError(f"pack {name} is not in {folder} and downloads are turned off")
-            folder = fetch_pack(remote, cache_dir=sources.cache_dir, base_url=sources.download_url)
-        pack = insightface_pack(remote, folder)
+        pack = find_pack(
+            REMOTE_PACKS[name],
+            cache_dir=sources.cache_dir,
+            base_url=sources.download_url,
+            allow_download=sources.allow_download,
+        )
         logger.warning("pack %s: %s", name, pack.licence)
         return pack
     raise PackNotFoundError(f"no model pack named {name!r}; known: {', '.join(pack_names(sources))}")

@@ -32,24 +32,71 @@ class Verification:
     best_accuracy: float
 
 
-def pair_scores(embeddings: NDArray[np.float32], labels: NDArray[np.int64]) -> PairScores:
-    """All pairs of (N, D) unit embeddings with (N,) identity labels."""
-    similarity = cosine_matrix(embeddings, embeddings)
-    upper = np.triu_indices(len(labels), k=1)
-    same = labels[upper[0]] == labels[upper[1]]
-    scores = similarity[upper]
-    return PairScores(genuine=scores[same], impostor=scores[~same])
+def pair_scores(embeddings: NDArray[np.float32], labels: NDArray[np.int64], block: int = 1024) -> PairScores:
+    """All pairs of (N, D) unit embeddings with (N,) identity labels, ``block`` rows at a time
+    (millions of pairs without an N × N matrix of indices)."""
+    genuine, impostor = [], []
+    columns = np.arange(len(labels))
+    for start in range(0, len(labels), block):
+        rows = columns[start : start + block]
+        similarity = cosine_matrix(embeddings[rows], embeddings)
+        upper = columns[None, :] > rows[:, None]
+        same = labels[rows][:, None] == labels[None, :]
+        genuine.append(similarity[upper & same])
+        impostor.append(similarity[upper & ~same])
+    empty = np.zeros(0, np.float32)
+    return PairScores(genuine=np.concatenate([empty, *genuine]), impostor=np.concatenate([empty, *impostor]))
+
+
+def pair_similarity(
+    embeddings: NDArray[np.float32], first: NDArray[np.int64], second: NDArray[np.int64]
+) -> NDArray[np.float32]:
+    """(P,) cosine similarity of the listed pairs of (N, D) unit embeddings, named by index."""
+    return np.einsum("pd,pd->p", embeddings[first], embeddings[second]).astype(np.float32)
+
+
+def far_thresholds(impostor: NDArray[np.float32], fars: tuple[float, ...]) -> dict[float, float]:
+    """{far: the lowest threshold that at most that share of ``impostor`` scores exceeds}; -1 when all may."""
+    ordered = np.sort(impostor)[::-1]
+    thresholds = {}
+    for far in fars:
+        allowed = int(np.floor(far * len(ordered)))
+        thresholds[far] = float(ordered[allowed]) if allowed < len(ordered) else -1.0
+    return thresholds
+
+
+def observed_far(impostor: NDArray[np.float32], threshold: float) -> float:
+    """The share of impostor scores above ``threshold``."""
+    return float(np.mean(impostor > threshold)) if len(impostor) else float("nan")
+
+
+def readable_fars(impostor_pairs: int, fars: tuple[float, ...]) -> tuple[float, ...]:
+    """The FARs that ``impostor_pairs`` pairs can measure: at least one false accept allowed at each."""
+    return tuple(far for far in fars if far * impostor_pairs >= 1)
+
+
+def split_identities(labels: NDArray[np.int64], seed: int = 0) -> NDArray[np.bool_]:
+    """(N,) True for the photos of a random half of the identities (by label), the same for a given seed."""
+    identities = np.unique(labels)
+    chosen = np.random.default_rng(seed).permutation(identities)[: len(identities) // 2]
+    return np.isin(labels, chosen)
+
+
+def roc_curve(pairs: PairScores, points: int = 400) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(FAR, TAR) at ``points`` thresholds spread over the impostor scores' upper tail, log-spaced in FAR."""
+    impostor = np.sort(pairs.impostor)[::-1]
+    allowed = np.unique(np.geomspace(1, max(len(impostor), 1), points).astype(np.int64)) - 1
+    thresholds = impostor[allowed]
+    genuine = np.sort(pairs.genuine)
+    tar = 1.0 - np.searchsorted(genuine, thresholds, side="right") / max(len(genuine), 1)
+    far = 1.0 - np.searchsorted(impostor[::-1], thresholds, side="right") / max(len(impostor), 1)
+    return far, tar
 
 
 def verify(pairs: PairScores, fars: tuple[float, ...] = (1e-1, 1e-2, 1e-3)) -> Verification:
     """TAR at each FAR, ROC AUC and the threshold that classifies pairs best."""
-    impostor = np.sort(pairs.impostor)[::-1]
-    tar, thresholds = {}, {}
-    for far in fars:
-        allowed = int(np.floor(far * len(impostor)))
-        threshold = float(impostor[allowed]) if allowed < len(impostor) else -1.0
-        thresholds[far] = threshold
-        tar[far] = float(np.mean(pairs.genuine > threshold)) if len(pairs.genuine) else 0.0
+    thresholds = far_thresholds(pairs.impostor, fars)
+    tar = {far: float(np.mean(pairs.genuine > t)) if len(pairs.genuine) else 0.0 for far, t in thresholds.items()}
     best_threshold, best_accuracy = _best_threshold(pairs)
     return Verification(
         tar=tar,

@@ -24,6 +24,7 @@ from configs.settings import (
     SmtpSettings,
     get_settings,
 )
+from models.errors import PackError
 from models.registry import resolve_pack
 from serving.api.gateway import Gateway
 from serving.deployments.detector import Detector
@@ -99,6 +100,11 @@ def build_app(args: AppArgs) -> Application:
     """The Serve application (for ``serve run serving.app:build_app`` and ``sura serve``)."""
     settings = effective_settings(args)
     pack = resolve_pack(settings.models.pack, settings.models.sources())  # downloads a missing pack once, here
+    if pack.research_only and not settings.models.allow_research_only:
+        raise PackError(
+            f"pack {pack.name} is licensed for research only ({pack.licence}); a service uses it only "
+            "when told so: SURA_MODELS__ALLOW_RESEARCH_ONLY=true"
+        )
     logger.info("building the application for pack %s", pack.name)
     detector = (
         _deployment(Detector)

@@ -8,6 +8,7 @@ import click
 
 from configs.settings import get_settings
 from models.registry import pack_names
+from serving.cli.calibrate import calibrate
 from serving.cli.database import audit, migrate
 from serving.cli.evaluate import evaluate
 from serving.cli.faces import faces
@@ -36,6 +37,7 @@ def packs() -> None:
 
 cli.add_command(faces)
 cli.add_command(evaluate)
+cli.add_command(calibrate)
 cli.add_command(migrate)
 cli.add_command(audit)
 cli.add_command(serve_command)

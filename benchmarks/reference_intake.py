@@ -1,0 +1,336 @@
+"""Reference-photo intake: how many LFW photos each gate refuses, and how well faces match by size and sharpness.
+
+    python benchmarks/reference_intake.py                          # dlib, shared-scrfd, shared-yunet
+    python benchmarks/reference_intake.py --pack shared-scrfd --limit 200 --out /tmp/intake.md
+
+Every photo of ``../shared/calibration/lfw`` (and ``lfw_singles``) is a would-be reference photo.
+
+- Old gate (``EnrolmentRules``: faces ≥ 40 px and sharpness ≥ 50, exactly one such face):
+  refusals by reason.
+- New gate: refuse no face, or a main face under ``--min-face-size``; several faces → the main face
+  when it stands out (``main_face`` with ``MAIN_FACE_MARGIN``), else the caller chooses.
+- Matching: whether a photo's main face finds its own identity (best similarity to the identity's
+  other photos) above the pack's threshold at FAR 1e-3, fitted here on all impostor pairs of
+  lfw + lfw_singles; bucketed by sharpness, by face size on copies of one photo per identity
+  shrunk by ``--scales`` and centred on a grey canvas of the original size (a small face in a
+  photo), and by sharpness on copies blurred by ``--blurs`` (Gaussian sigma, pixels).
+- Warnings: how many accepted photos the new gate would warn about (``--warn-size``, ``--warn-sharpness``).
+
+Faces are cached under ``--cache`` (default /tmp/calib-cache), so a second run takes seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from models.packs import ModelPack
+from models.registry import PackSources, load_engine, resolve_pack
+from pipeline.decode import read_image_file
+from pipeline.engine import FaceEngine
+from pipeline.evaluate import far_thresholds, pair_scores
+from pipeline.match import cosine_matrix
+from pipeline.quality import MAIN_FACE_MARGIN
+from serving.cli.labelled import PhotoFaces, analyse_photos, identity_photos
+
+CALIBRATION = Path(__file__).resolve().parent.parent.parent / "shared" / "calibration"
+OLD_MIN_SIZE, OLD_MIN_SHARPNESS = 40.0, 50.0
+SHARPNESS_EDGES = (0, 5, 10, 15, 20, 25, 35, 50, 75, 100, 150, 200, 300, np.inf)
+SIZE_EDGES = (0, 12, 16, 20, 24, 28, 32, 40, 48, 64, 96, np.inf)
+
+
+def main() -> None:
+    args = _arguments()
+    if not (CALIBRATION / "lfw").is_dir():
+        sys.exit(f"calibration photos not found at {CALIBRATION}")
+    lines = [f"# Reference-photo intake on {CALIBRATION} (limit {args.limit or 'none'})", ""]
+    print("\n".join(lines), flush=True)
+    for name in args.pack:
+        measured = _measure_pack(name, args)
+        print("\n".join(measured), flush=True)
+        lines += measured
+        if args.out:
+            args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pack", action="append", help="Pack to measure (repeatable).")
+    parser.add_argument("--limit", type=int, default=0, help="Identities of lfw (and singles) to use; 0: all.")
+    parser.add_argument("--subset", type=int, default=300, help="Identities whose first photo is shrunk.")
+    parser.add_argument("--scales", default="0.5,0.35,0.25,0.18,0.13", help="Shrink factors, comma-separated.")
+    parser.add_argument("--blurs", default="1,1.5,2,3,4", help="Gaussian blur sigmas (px), comma-separated.")
+    parser.add_argument("--min-face-size", type=float, default=20.0, help="New gate's hard refusal.")
+    parser.add_argument("--warn-size", type=float, default=32.0, help="New gate's warning below this face size.")
+    parser.add_argument("--warn-sharpness", type=float, default=20.0, help="New gate's warning below this sharpness.")
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/calib-cache"))
+    parser.add_argument("--out", type=Path, help="Also write the tables (markdown) here.")
+    args = parser.parse_args()
+    args.pack = args.pack or ["dlib", "shared-scrfd", "shared-yunet"]
+    args.scales = [float(s) for s in args.scales.split(",")]
+    args.blurs = [float(s) for s in args.blurs.split(",")]
+    return args
+
+
+def _measure_pack(name: str, args: argparse.Namespace) -> list[str]:
+    pack = resolve_pack(name, PackSources())
+    engine = load_engine(pack)
+    photos = identity_photos(CALIBRATION / "lfw")
+    singles = identity_photos(CALIBRATION / "lfw_singles")
+    if args.limit:
+        keep = set(sorted({n for n, _ in photos})[: args.limit])
+        photos, singles = [p for p in photos if p[0] in keep], singles[: args.limit]
+    everything = photos + singles
+    table = analyse_photos(engine, pack, [p for _, p in everything], cache_dir=args.cache)
+    names = [n for n, _ in photos] + [f"single:{n}" for n, _ in singles]
+    labels = np.unique(names, return_inverse=True)[1].astype(np.int64)
+    main = table.main_faces()
+    found = main >= 0
+    threshold = far_thresholds(pair_scores(table.embeddings[main[found]], labels[found]).impostor, (1e-3,))[1e-3]
+    matched, best = _own_identity(table.embeddings, main, labels, np.arange(len(photos)))
+    lines = [
+        f"## {name}: {len(everything)} photos ({len(photos)} of {len(set(names)) - len(singles)} identities"
+        f" + {len(singles)} singles), threshold at FAR 1e-3 = {threshold:.3f}",
+        "",
+    ]
+    lines += _gates(table, args)
+    lines += _by_sharpness(table, main[: len(photos)], best, threshold, matched)
+    reference = _Reference(engine, pack, photos, table, main, labels, threshold, args.cache)
+    first = _first_photos(photos, labels, args.subset)
+    lines += _degraded(reference, first, "scale", [1.0, *args.scales])
+    lines += _degraded(reference, first, "blur", args.blurs)
+    return lines
+
+
+def _own_identity(
+    embeddings: NDArray[np.float32], main: NDArray[np.int64], labels: NDArray[np.int64], probes: NDArray[np.int64]
+) -> tuple[NDArray[np.bool_], NDArray[np.float32]]:
+    """(P,) whether each probe photo has a main face and another photo of its identity with one; (P,) the
+    best similarity of the probe's main face to those other photos (-1 where there is none)."""
+    best = np.full(len(probes), -1.0, dtype=np.float32)
+    usable = np.zeros(len(probes), dtype=bool)
+    found = np.flatnonzero(main >= 0)
+    similarity = cosine_matrix(embeddings[main[found]], embeddings[main[found]])
+    position = {int(n): k for k, n in enumerate(found)}
+    for p, n in enumerate(probes.tolist()):
+        if n not in position:
+            continue
+        same = labels[found] == labels[n]
+        same[position[n]] = False
+        if same.any():
+            usable[p] = True
+            best[p] = similarity[position[n]][same].max()
+    return usable, best
+
+
+def _old_gate(table: PhotoFaces) -> list[str]:
+    """Each photo's outcome under ``EnrolmentRules`` as the service applies them today."""
+    size, sharp = table.size, table.sharpness
+    outcomes = []
+    for n in range(len(table)):
+        mine = np.flatnonzero(table.face_image == n)
+        big = mine[size[mine] >= OLD_MIN_SIZE]
+        usable = big[sharp[big] >= OLD_MIN_SHARPNESS]
+        if not len(mine):
+            outcomes.append("no_face")
+        elif len(usable) > 1:
+            outcomes.append("several_faces")
+        elif len(usable) == 1:
+            outcomes.append("accepted")
+        else:
+            outcomes.append("too_blurred" if len(big) else "too_small")
+    return outcomes
+
+
+def _new_gate(table: PhotoFaces, min_size: float) -> list[str]:
+    """Each photo's outcome when only no face or a main face under ``min_size`` is refused."""
+    main, size = table.main_faces(MAIN_FACE_MARGIN), table.size
+    counts = table.counts()
+    outcomes = []
+    for n in range(len(table)):
+        if counts[n] == 0:
+            outcomes.append("no_face")
+        elif main[n] < 0:
+            outcomes.append("caller_chooses")
+        else:
+            outcomes.append("too_small" if size[main[n]] < min_size else "accepted")
+    return outcomes
+
+
+def _gates(table: PhotoFaces, args: argparse.Namespace) -> list[str]:
+    min_size = args.min_face_size
+    old, new = _old_gate(table), _new_gate(table, min_size)
+    total = len(table)
+    reasons = ("no_face", "several_faces", "too_small", "too_blurred", "caller_chooses", "accepted")
+    lines = ["| outcome | old gate | new gate |", "|---|---:|---:|"]
+    for reason in reasons:
+        lines.append(f"| {reason} | {_share(old.count(reason), total)} | {_share(new.count(reason), total)} |")
+    refused_old = total - old.count("accepted")
+    refused_new = new.count("no_face") + new.count("too_small")
+    lines.append(f"| **refused** | **{_share(refused_old, total)}** | **{_share(refused_new, total)}** |")
+    several = int(np.sum(table.counts() > 1))
+    main = table.main_faces(MAIN_FACE_MARGIN)
+    accepted = np.array([outcome == "accepted" for outcome in new])
+    small = accepted & (_pick(table.size, main) < args.warn_size)
+    soft = accepted & (_pick(table.sharpness, main) < args.warn_sharpness)
+    lines += [
+        "",
+        f"Photos with several faces: {_share(several, total)}; new gate min_face_size {min_size:g}. Accepted with a "
+        f"warning: face under {args.warn_size:g} px {_share(int(small.sum()), total)}, sharpness under "
+        f"{args.warn_sharpness:g} {_share(int(soft.sum()), total)}.",
+        "",
+    ]
+    return lines
+
+
+def _by_sharpness(
+    table: PhotoFaces, main: NDArray[np.int64], best: NDArray[np.float32], threshold: float, usable: NDArray[np.bool_]
+) -> list[str]:
+    sharpness = _pick(table.sharpness, main)
+    lines = [
+        "Own-identity match (best similarity to the identity's other photos > threshold) by the main face's sharpness:",
+        "",
+        "| sharpness | photos | matched | photos below | matched below |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for low, high in itertools.pairwise(SHARPNESS_EDGES):
+        inside = usable & (sharpness >= low) & (sharpness < high)
+        below = usable & (sharpness < high)
+        lines.append(
+            f"| {low:g}–{high:g} | {inside.sum()} | {_rate(best[inside] > threshold)} "
+            f"| {below.sum()} | {_rate(best[below] > threshold)} |"
+        )
+    return [*lines, ""]
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """What degraded copies are matched against: the full-size photos of each identity, and the threshold."""
+
+    engine: FaceEngine
+    pack: ModelPack
+    photos: Sequence[tuple[str, Path]]
+    table: PhotoFaces
+    main: NDArray[np.int64]
+    labels: NDArray[np.int64]
+    threshold: float
+    cache: Path
+
+
+def _degraded(reference: _Reference, first: list[int], kind: str, levels: Sequence[float]) -> list[str]:
+    """Copies of each identity's first photo, shrunk (``kind`` "scale") or blurred ("blur", sigma in
+    pixels), matched against the identity's other photos at full size; bucketed by face size or sharpness."""
+    rows, measured, hits = [], [], []
+    for level in levels:
+        folder = reference.cache / ("intake-scaled" if kind == "scale" else "intake-blurred") / f"{level:g}"
+        paths = _copies([reference.photos[n][1] for n in first], folder, kind, level)
+        copies = analyse_photos(reference.engine, reference.pack, paths, cache_dir=reference.cache)
+        probe_main = copies.main_faces()
+        found = probe_main >= 0
+        probes = np.zeros((len(first), reference.table.embeddings.shape[1]), np.float32)
+        probes[found] = copies.embeddings[probe_main[found]]
+        matched = found & (_best_against(probes, reference, first) > reference.threshold)
+        size, sharp = _pick(copies.size, probe_main), _pick(copies.sharpness, probe_main)
+        rows.append(
+            f"| {kind} {level:g} | {len(first)} | {_rate(found)} | {_median(size)} | {_median(sharp)} "
+            f"| {_rate(matched)} |"
+        )
+        measured.append((size if kind == "scale" else sharp)[found])
+        hits.append(matched[found])
+    what = "shrunk and centred on a grey canvas" if kind == "scale" else "blurred (Gaussian, sigma in px)"
+    measure, edges = ("face px", SIZE_EDGES) if kind == "scale" else ("sharpness", SHARPNESS_EDGES)
+    lines = [
+        f"Copies of {len(first)} photos (one per identity), {what}:",
+        "",
+        "| copy | photos | face found | median face px | median sharpness | matched (of all) |",
+        "|---|---:|---:|---:|---:|---:|",
+        *rows,
+        "",
+        f"Matched by the copy's {measure} (all {kind} copies, faces found):",
+        "",
+        f"| {measure} | faces | matched |",
+        "|---|---:|---:|",
+    ]
+    value_all, hit_all = np.concatenate(measured), np.concatenate(hits)
+    for low, high in itertools.pairwise(edges):
+        inside = (value_all >= low) & (value_all < high)
+        lines.append(f"| {low:g}–{high:g} | {inside.sum()} | {_rate(hit_all[inside])} |")
+    return [*lines, ""]
+
+
+def _first_photos(photos: Sequence[tuple[str, Path]], labels: NDArray[np.int64], limit: int) -> list[int]:
+    """Index of the first photo of the first ``limit`` identities that have another photo."""
+    first: dict[str, int] = {}
+    for n, (name, _) in enumerate(photos):
+        first.setdefault(name, n)
+    several = [n for n in first.values() if np.sum(labels[: len(photos)] == labels[n]) > 1]
+    return several[:limit]
+
+
+def _best_against(probes: NDArray[np.float32], reference: _Reference, first: list[int]) -> NDArray[np.float32]:
+    """(P,) best similarity of each probe to the full-size main faces of its identity's other photos."""
+    labels, main = reference.labels, reference.main
+    best = np.full(len(first), -1.0, dtype=np.float32)
+    for p, n in enumerate(first):
+        others = np.flatnonzero((labels == labels[n]) & (main >= 0))
+        others = others[others != n]
+        if len(others):
+            best[p] = float(np.max(reference.table.embeddings[main[others]] @ probes[p]))
+    return best
+
+
+def _copies(paths: Sequence[Path], folder: Path, kind: str, level: float) -> list[Path]:
+    """PNG copies of ``paths``: shrunk by ``level`` onto a mid-grey canvas of the original size, or blurred."""
+    copies = []
+    for path in paths:
+        target = folder / path.parent.name / f"{path.stem}.png"
+        if not target.is_file():
+            pixels = read_image_file(path).pixels
+            changed = _shrunk(pixels, level) if kind == "scale" else cv2.GaussianBlur(pixels, (0, 0), level)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(target), cv2.cvtColor(changed, cv2.COLOR_RGB2BGR))
+        copies.append(target)
+    return copies
+
+
+def _shrunk(pixels: NDArray[np.uint8], scale: float) -> NDArray[np.uint8]:
+    height, width = pixels.shape[:2]
+    canvas = np.full_like(pixels, 128)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+    top, left = (height - small.shape[0]) // 2, (width - small.shape[1]) // 2
+    canvas[top : top + small.shape[0], left : left + small.shape[1]] = small
+    return canvas
+
+
+def _median(values: NDArray[np.float64]) -> str:
+    return f"{np.nanmedian(values):.0f}" if np.isfinite(values).any() else "–"
+
+
+def _pick(values: NDArray[np.float32], index: NDArray[np.int64]) -> NDArray[np.float64]:
+    """``values[index]``, NaN where the index is -1 (no face)."""
+    picked = np.full(len(index), np.nan)
+    picked[index >= 0] = values[index[index >= 0]]
+    return picked
+
+
+def _share(count: int, total: int) -> str:
+    return f"{100 * count / total:.1f} % ({count})" if total else "n/a"
+
+
+def _rate(hits: NDArray[np.bool_]) -> str:
+    return f"{100 * np.mean(hits):.1f} %" if len(hits) else "–"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""`sura calibrate PACK`: the pack's similarity → false-accept-rate table, measured on labelled photos.
+
+Impostor pairs are every pair of main faces of different people (identity folders plus
+impostor-only photos: on ../shared/calibration about 11.5 million, enough to read FAR 1e-5).
+The FARs must hold on photos the table was not fitted on, so the table is also fitted on a random
+half of the identities and its false-accept rates observed on the other half.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from configs.settings import get_settings
+from pipeline.calibration import Calibration
+from pipeline.evaluate import far_thresholds, observed_far, pair_scores, readable_fars, split_identities
+from serving.cli.common import load
+from serving.cli.evaluate import analyse
+from serving.cli.labelled import labelled_set
+
+FARS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5)
+CALIBRATION_DATA = Path("../shared/calibration")
+_DIRECTORY = click.Path(exists=True, file_okay=False, path_type=Path)
+
+
+@click.command("calibrate")
+@click.argument("pack_name", metavar="PACK")
+@click.option("--data", type=_DIRECTORY, default=CALIBRATION_DATA / "lfw", show_default=True, help="Identity folders.")
+@click.option(
+    "--impostors", type=_DIRECTORY, default=CALIBRATION_DATA / "lfw_singles", show_default=True, help="Other people."
+)
+@click.option("--operating-far", type=float, default=1e-3, show_default=True, help="FAR of the default threshold.")
+@click.option("--write", is_flag=True, help="Replace the [calibration] table of the pack's manifest.")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), help="Keep (and reuse) the faces found.")
+@click.option("--backend", type=click.Choice(["onnxruntime", "torch"]), help="How ONNX networks run.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), help="Where networks run.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def calibrate(
+    pack_name: str,
+    data: Path,
+    impostors: Path,
+    operating_far: float,
+    write: bool,
+    cache: Path | None,
+    backend: str | None,
+    device: str | None,
+    as_json: bool,
+) -> None:
+    """Measure PACK's thresholds at FAR 1e-1 … 1e-5 and print (or --write) its [calibration] table."""
+    labelled = labelled_set(data, impostors)
+    if not labelled.identities:
+        raise click.ClickException(f"{data} has no identity sub-folders with files")
+    manifest = _manifest(pack_name) if write else None
+    loaded = load(pack_name, backend, device)
+    faces = analyse(loaded, labelled.paths, cache)
+    main = faces.main_faces()
+    found = main >= 0
+    report = measure(faces.embeddings[main[found]], labelled.labels[found], operating_far)
+    report.update(
+        pack=loaded.pack.name,
+        photos=len(labelled.paths),
+        identities=labelled.identities,
+        impostor_photos=int(labelled.impostor.sum()),
+        without_face=int(np.sum(~found)),
+    )
+    calibration = Calibration(
+        points=tuple((float(far), t) for far, t in report["thresholds"].items()),
+        source=_source(report, data, impostors),
+        operating_far=operating_far,
+    )
+    table = calibration_table(calibration)
+    if manifest is not None:
+        replace_calibration(manifest, table)
+    click.echo(json.dumps({**report, "table": table}, indent=2) if as_json else _as_text(report, table, manifest))
+
+
+def measure(embeddings: np.ndarray, labels: np.ndarray, operating_far: float = 1e-3) -> dict[str, Any]:
+    """Thresholds on all pairs, and FARs observed on one half of the identities at the other half's thresholds."""
+    pairs = pair_scores(embeddings, labels)
+    fars = readable_fars(len(pairs.impostor), FARS)
+    thresholds = far_thresholds(pairs.impostor, fars)
+    half = split_identities(labels)
+    fitted = pair_scores(embeddings[half], labels[half])
+    held_out = pair_scores(embeddings[~half], labels[~half]).impostor
+    half_thresholds = far_thresholds(fitted.impostor, readable_fars(len(fitted.impostor), fars))
+    return {
+        "genuine_pairs": len(pairs.genuine),
+        "impostor_pairs": len(pairs.impostor),
+        "thresholds": {f"{far:g}": round(t, 4) for far, t in thresholds.items()},
+        "tar": {f"{far:g}": float(np.mean(pairs.genuine > t)) for far, t in thresholds.items()},
+        "held_out": {
+            "fitted_impostor_pairs": len(fitted.impostor),
+            "checked_impostor_pairs": len(held_out),
+            "observed_far": {f"{far:g}": observed_far(held_out, t) for far, t in half_thresholds.items()},
+        },
+        "operating_far": operating_far,
+    }
+
+
+def calibration_table(calibration: Calibration) -> str:
+    """The ``[calibration]`` table of a pack manifest."""
+    points = ", ".join(f"[{_far(far)}, {threshold:.4f}]" for far, threshold in calibration.points)
+    return (
+        "[calibration]\n"
+        f"source = {json.dumps(calibration.source, ensure_ascii=False)}\n"
+        f"operating_far = {_far(calibration.operating_far)}\n"
+        f"thresholds = [{points}]\n"
+    )
+
+
+def _far(far: float) -> str:
+    power = round(np.log10(far))
+    return f"1e{power}" if np.isclose(far, 10.0**power) else f"{far:g}"
+
+
+def replace_calibration(manifest: Path, table: str) -> None:
+    """Put ``table`` in place of the manifest's ``[calibration]`` table, leaving the rest of the file as it is."""
+    text = manifest.read_text(encoding="utf-8")
+    section = re.compile(r"^\[calibration\][^\n]*\n(?:(?!\[)[^\n]*\n?)*", re.MULTILINE)
+    updated, found = section.subn(lambda _: table, text, count=1)
+    if not found:
+        updated = text.rstrip("\n") + "\n\n" + table
+    manifest.write_text(updated, encoding="utf-8")
+
+
+def _manifest(pack_name: str) -> Path:
+    """The manifest file of a pack, for --write; packs defined in code have none."""
+    if pack_name.endswith(".toml"):
+        return Path(pack_name)
+    for folder in get_settings().models.pack_dirs:
+        if (folder / f"{pack_name}.toml").is_file():
+            return folder / f"{pack_name}.toml"
+    raise click.ClickException(
+        f"pack {pack_name} has no manifest to write (it is defined in code): run without --write and "
+        "put the printed table into its definition"
+    )
+
+
+def _source(report: dict[str, Any], data: Path, impostors: Path) -> str:
+    held = report["held_out"]["observed_far"]
+    check = f"; fitted on a random half of the identities, FAR 1e-4 reads {held['0.0001']:.1e} on the other half"
+    folder_photos = report["photos"] - report["impostor_photos"]
+    return (
+        f"`sura calibrate` on {data} ({report['identities']:,} identities, {folder_photos:,} photos) + {impostors} "
+        f"({report['impostor_photos']:,} photos), main faces ({report['without_face']} photos without one): "
+        f"{report['genuine_pairs']:,} genuine and {report['impostor_pairs']:,} impostor pairs"
+        + (check if "0.0001" in held else "")
+    )
+
+
+def _as_text(report: dict[str, Any], table: str, manifest: Path | None) -> str:
+    held = report["held_out"]
+    lines = [
+        f"pack {report['pack']}: {report['photos']} photos ({report['identities']} identities + "
+        f"{report['impostor_photos']} impostor photos), {report['without_face']} without a face",
+        f"genuine pairs {report['genuine_pairs']:,}, impostor pairs {report['impostor_pairs']:,}; held-out check: "
+        f"fitted on {held['fitted_impostor_pairs']:,} impostor pairs, observed on {held['checked_impostor_pairs']:,}",
+        "FAR      threshold  TAR      observed FAR on the other half (ratio)",
+    ]
+    for far, threshold in report["thresholds"].items():
+        seen = held["observed_far"].get(far)
+        check = "n/a" if seen is None else f"{seen:.2e} ({seen / float(far):.2f}×)"
+        lines.append(f"{float(far):<8.0e} {threshold:<10.4f} {100 * report['tar'][far]:6.2f} %  {check}")
+    lines += ["", table.rstrip("\n")]
+    if manifest is not None:
+        lines.append(f"written to {manifest}")
+    return "\n".join(lines)
