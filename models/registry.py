@@ -11,7 +11,7 @@ from typing import TypeVar
 from models.detector import OnnxFaceDetector, OutputLayout
 from models.dlib_pack import DlibChipAligner, DlibFaceDetector, DlibFaceEmbedder, dlib_pack
 from models.embedder import OnnxFaceEmbedder, graph_preprocess
-from models.errors import PackError, PackNotFoundError, UnknownKindError
+from models.errors import BackendUnavailableError, PackError, PackNotFoundError, UnknownKindError
 from models.insightface import RELEASE_URL, REMOTE_PACKS, find_pack
 from models.manifest import load_manifest
 from models.packs import DetectorSpec, EmbedderSpec, ModelPack
@@ -20,6 +20,7 @@ from models.session import RuntimeOptions
 from pipeline.align import ArcFaceAligner
 from pipeline.detect import decode_scrfd, decode_yunet
 from pipeline.engine import EngineOptions, FaceAligner, FaceDetector, FaceEmbedder, FaceEngine, FaceLocator
+from pipeline.photos import DecodingLocator, PhotoLocator
 
 logger = logging.getLogger(__name__)
 _Factory = TypeVar("_Factory")
@@ -99,6 +100,10 @@ def load_engine(
 ) -> FaceEngine:
     """Load the pack's networks once and return the engine that runs them."""
     runtime = runtime or RuntimeOptions()
+    if _on_device(pack, runtime):
+        from models.device import load_device_engine
+
+        return load_device_engine(pack, runtime, options)
     return FaceEngine(load_locator(pack, runtime, options), load_embedder(pack, runtime))
 
 
@@ -106,6 +111,11 @@ def load_locator(
     pack: ModelPack, runtime: RuntimeOptions | None = None, options: EngineOptions | None = None
 ) -> FaceLocator:
     """The pack's detector and aligner: everything before the embedding network."""
+    runtime = runtime or RuntimeOptions()
+    if _on_device(pack, runtime):
+        from models.device import load_device_locator
+
+        return load_device_locator(pack, runtime, options)
     detector = _factory(DETECTORS, "detector", pack.detector.kind, pack.name)
     aligner = _factory(EMBEDDERS, "embedder", pack.embedder.kind, pack.name).aligner
     return FaceLocator(detector(pack.detector, runtime or RuntimeOptions()), aligner(pack.embedder), options)
@@ -118,8 +128,37 @@ def load_aligner(pack: ModelPack) -> FaceAligner:
 
 def load_embedder(pack: ModelPack, runtime: RuntimeOptions | None = None) -> FaceEmbedder:
     """The pack's embedding network."""
+    runtime = runtime or RuntimeOptions()
+    if _on_device(pack, runtime):
+        from models.device import load_device_embedder
+
+        return load_device_embedder(pack, runtime)
     factory = _factory(EMBEDDERS, "embedder", pack.embedder.kind, pack.name)
     return factory.embedder(pack.embedder, runtime or RuntimeOptions())
+
+
+def load_photo_locator(
+    pack: ModelPack, runtime: RuntimeOptions | None = None, options: EngineOptions | None = None
+) -> PhotoLocator:
+    """Photo bytes → located faces: decoded onto the device with the device path, else by Pillow."""
+    runtime = runtime or RuntimeOptions()
+    if _on_device(pack, runtime):
+        from models.device import load_device_locator
+
+        return load_device_locator(pack, runtime, options)
+    return DecodingLocator(load_locator(pack, runtime, options))
+
+
+def _on_device(pack: ModelPack, runtime: RuntimeOptions) -> bool:
+    """Whether every step runs on the GPU (``pipeline.device``): CUDA asked for, no onnxruntime
+    providers named, and a pack of kinds the device path knows."""
+    if runtime.device != "cuda" or runtime.providers:
+        return False
+    try:
+        from models.device import runs_on_device  # torch is an optional extra: imported only for CUDA
+    except ImportError as exc:
+        raise BackendUnavailableError("networks on CUDA run with torch: pip install 'surasmart[torch]'") from exc
+    return runs_on_device(pack)
 
 
 def _onnx_detector(layout: OutputLayout) -> DetectorFactory:

@@ -9,9 +9,7 @@ from typing import Any
 from ray import serve
 
 from configs.settings import ModelSettings, PipelineSettings
-from models.registry import load_locator, resolve_pack
-from pipeline.decode import DecodedImage, decode_each
-from pipeline.engine import locate_each
+from models.registry import load_photo_locator, resolve_pack
 from pipeline.errors import ImageError
 from serving.deployments.messages import BatchLog, LocatedPhoto, PhotoError
 
@@ -24,10 +22,10 @@ class Detector:
 
     def __init__(self, models: ModelSettings, pipeline: PipelineSettings) -> None:
         pack = resolve_pack(models.pack, models.sources())
-        self.locator = load_locator(pack, models.runtime(), pipeline.engine())
+        self.locator = load_photo_locator(pack, models.runtime(), pipeline.engine())
         self.max_pixels = pipeline.max_pixels
         self.batches = BatchLog(max_batch_size=8)
-        logger.info("Detector ready: pack %s on %s", pack.name, self.locator.detector.description)
+        logger.info("Detector ready: pack %s on %s", pack.name, self.locator.description)
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         """``user_config``: max_batch_size and batch_wait_timeout_s, changeable while serving."""
@@ -47,7 +45,10 @@ class Detector:
 
     def _locate(self, photos: list[bytes]) -> list[LocatedPhoto | PhotoError]:
         self.batches.record(len(photos))
-        decoded = decode_each(photos, max_pixels=self.max_pixels)
-        readable = [d for d in decoded if isinstance(d, DecodedImage)]
-        located = iter(locate_each(self.locator, [d.pixels for d in readable]))
-        return [PhotoError.of(d) if isinstance(d, ImageError) else LocatedPhoto.of(next(located), d) for d in decoded]
+        found = self.locator.locate_photos(photos, max_pixels=self.max_pixels)
+        return [
+            PhotoError.of(f)
+            if isinstance(f, ImageError)
+            else LocatedPhoto(f.located.faces, f.located.crops, f.format, f.notes)
+            for f in found
+        ]

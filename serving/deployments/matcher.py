@@ -44,7 +44,7 @@ class Matcher:
     async def __init__(self, settings: Settings, device: Literal["cpu", "cuda"] = "cpu") -> None:  # type: ignore[misc]
         pack = resolve_pack(settings.models.pack, settings.models.sources())  # Serve awaits this __init__
         self.pack = pack.name
-        self.gallery = CaseGallery(device)
+        self.gallery = CaseGallery() if device == "cpu" else _device_gallery(device)
         self.calibration = pack.calibration
         self.synced = asyncio.Event()
         self.replica = serve.get_replica_context().replica_id.unique_id
@@ -127,6 +127,13 @@ class Matcher:
                 await reader.execute(query, {"pack": self.pack, "case": case})
             ).fetchall():
                 self.gallery.add(face, owner, _array(vector))
+
+
+def _device_gallery(device: str) -> CaseGallery:
+    """The gallery on a GPU: matmul, best face per case and top-k there (torch imported only then)."""
+    from pipeline.device.match import DeviceCaseGallery
+
+    return DeviceCaseGallery(device)
 
 
 def _array(vector: Any) -> NDArray[np.float32]:

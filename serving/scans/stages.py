@@ -1,7 +1,7 @@
 """The Ray Data stages of a scan: read (and skip stored photos) → locate (decode, detect, align) → embed.
 
-The stages run the engine's own batch functions (``locate_each``, ``embed_groups``), the same
-ones the Serve deployments run.
+The stages run the engine's own batch functions (``PhotoLocator.locate_photos``, ``embed_groups``),
+the same ones the Serve deployments run; with ``SURA_MODELS__DEVICE=cuda`` both stay on the GPU.
 
 Each stage maps a batch (a dict of numpy columns) to a batch. Locating decodes inside the
 stage's own process, so decoded pixels never cross Ray's object store: only the photo bytes
@@ -21,10 +21,10 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import SecretStr
 
-from models.registry import PackSources, load_embedder, load_locator, resolve_pack
+from models.registry import PackSources, load_embedder, load_photo_locator, resolve_pack
 from models.session import RuntimeOptions
-from pipeline.decode import DecodedImage, decode_each
-from pipeline.engine import EngineOptions, LocatedImage, embed_groups, locate_each
+from pipeline.engine import EngineOptions, embed_groups
+from pipeline.photos import PhotoFaces
 from pipeline.types import Face
 from serving.scans.sources import SourceItem, read_items
 from storage.database import Database, open_database
@@ -130,7 +130,7 @@ class LocateStage:
 
     def __init__(self, models: StageModels, photos_dir: str) -> None:
         pack = resolve_pack(models.pack, models.sources)
-        self.locator = load_locator(pack, models.runtime, models.engine)
+        self.locator = load_photo_locator(pack, models.runtime, models.engine)
         self.max_pixels = models.max_pixels
         self.photos = PhotoStore(Path(photos_dir))
         self.pool = ThreadPoolExecutor(models.decode_workers, thread_name_prefix="decode")  # Pillow frees the GIL
@@ -138,32 +138,30 @@ class LocateStage:
     def __call__(self, batch: Batch) -> Batch:
         errors = list(batch["error"])
         todo = [i for i in range(len(errors)) if not errors[i] and not batch["known"][i]]
-        decoded = decode_each([batch["data"][i] for i in todo], max_pixels=self.max_pixels, map_each=self.pool.map)
-        images = {i: d for i, d in zip(todo, decoded, strict=True) if isinstance(d, DecodedImage)}
-        for i, outcome in zip(todo, decoded, strict=True):
-            if not isinstance(outcome, DecodedImage):
+        data = [batch["data"][i] for i in todo]
+        found = self.locator.locate_photos(data, max_pixels=self.max_pixels, map_each=self.pool.map)
+        photos = {i: f for i, f in zip(todo, found, strict=True) if isinstance(f, PhotoFaces)}
+        for i, outcome in zip(todo, found, strict=True):
+            if not isinstance(outcome, PhotoFaces):
                 errors[i] = str(outcome)
-        located = dict(zip(images, locate_each(self.locator, [d.pixels for d in images.values()]), strict=True))
-        rows = [
-            self._row(batch["data"][i], images[i], located[i]) if i in images else _NO_ROW for i in range(len(errors))
-        ]
+        rows = [self._row(batch["data"][i], photos[i]) if i in photos else _NO_ROW for i in range(len(errors))]
         kept = {k: v for k, v in batch.items() if k != "data"}
         columns = {name: np.array([row[n] for row in rows], dtype=object) for n, name in enumerate(_LOCATED)}
         return {**kept, "error": np.array(errors, dtype=object), **columns}
 
-    def _row(self, data: bytes, image: DecodedImage, located: LocatedImage) -> tuple[Any, ...]:
+    def _row(self, data: bytes, photo: PhotoFaces) -> tuple[Any, ...]:
         """The stored photo's uri, size, format and faces, in the order of ``_LOCATED``."""
-        suffix = "." + image.format.lower() if image.format != "unknown" else ""
-        faces = located.faces.faces
+        suffix = "." + photo.format.lower() if photo.format != "unknown" else ""
+        image, crops = photo.located.faces, photo.located.crops
         uri = self.photos.put(data, suffix=suffix)[1]
         return (
             uri,
             image.width,
             image.height,
-            image.format,
-            len(faces),
-            _block(faces).to_bytes(),
-            located.crops.tobytes(),
+            photo.format,
+            len(image.faces),
+            _block(image.faces).to_bytes(),
+            crops.tobytes(),
         )
 
 
