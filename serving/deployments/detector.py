@@ -12,6 +12,7 @@ from configs.settings import ModelSettings, PipelineSettings
 from models.registry import load_photo_locator, resolve_pack
 from pipeline.errors import ImageError
 from serving.deployments.messages import BatchLog, LocatedPhoto, PhotoError
+from serving.metrics import observe_photos, timed
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,9 @@ class Detector:
 
     def _locate(self, photos: list[bytes]) -> list[LocatedPhoto | PhotoError]:
         self.batches.record(len(photos))
-        found = self.locator.locate_photos(photos, max_pixels=self.max_pixels)
+        with timed("detect"):  # decoding, detection, alignment and quality
+            found = self.locator.locate_photos(photos, max_pixels=self.max_pixels)
+        observe_photos(found)
         return [
             PhotoError.of(f)
             if isinstance(f, ImageError)

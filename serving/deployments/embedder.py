@@ -14,6 +14,7 @@ from configs.settings import ModelSettings, PipelineSettings
 from models.registry import load_embedder, resolve_pack
 from pipeline.engine import embed_groups
 from serving.deployments.messages import BatchLog
+from serving.metrics import metrics, timed
 
 logger = logging.getLogger(__name__)
 
@@ -47,4 +48,6 @@ class Embedder:
 
     def _embed(self, crops: list[NDArray[np.uint8]]) -> list[NDArray[np.float32]]:
         self.batches.record(len(crops))
-        return embed_groups(self.embedder, crops, self.chunk)
+        metrics().batch_size.observe(len(crops))
+        with timed("embed"):
+            return embed_groups(self.embedder, crops, self.chunk)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from typing import Any, Literal
 
@@ -26,11 +27,13 @@ from configs.settings import Settings
 from models.registry import resolve_pack
 from pipeline.match import Candidate, CaseGallery, rank_candidates
 from serving.errors import NotReadyError
+from serving.metrics import metrics, timed
 from storage.errors import describe_error
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "sura_gallery"
+REPORT_SECONDS = 5.0  # how often a matcher reports its gallery to the metrics
 _OPEN_FACES = """
 SELECT f.id, f.case_id, f.embedding FROM faces f JOIN cases c ON c.id = f.case_id
 WHERE f.pack = %(pack)s AND c.matchable
@@ -55,13 +58,16 @@ class Matcher:
             .set(drivername="postgresql")
             .render_as_string(hide_password=False)
         )
+        self.out_of_step_since: float | None = time.monotonic()  # until the first load
         self._follower = asyncio.create_task(self._follow())
+        self._reporter = asyncio.create_task(self._report())
 
     async def search(self, vectors: NDArray[np.float32], k: int) -> list[list[Candidate]]:
         """Per face embedding (F, D): the ``k`` most similar open cases."""
         if not self.synced.is_set():
             raise NotReadyError("the case gallery is still loading")
-        return rank_candidates(self.gallery, self.calibration, vectors, k)
+        with timed("match"):
+            return rank_candidates(self.gallery, self.calibration, vectors, k)
 
     async def ready(self) -> bool:
         return self.synced.is_set()
@@ -94,6 +100,7 @@ class Matcher:
                 raise
             except Exception as error:  # any failure: stop answering, reconnect, reload everything
                 self.synced.clear()
+                self.out_of_step_since = self.out_of_step_since or time.monotonic()
                 reason = describe_error(error)
                 logger.warning("matcher %s out of step (%s); reloading in %.1f s", self.replica, reason, delay)
                 await asyncio.sleep(delay)
@@ -103,9 +110,19 @@ class Matcher:
         rows = await (await reader.execute(_OPEN_FACES, {"pack": self.pack})).fetchall()
         self.gallery.replace([(face, case, _array(vector)) for face, case, vector in rows])
         self.synced.set()
+        self.out_of_step_since = None
         logger.info(
             "matcher %s synced: %d faces of %d cases", self.replica, len(self.gallery.faces), self.gallery.cases()
         )
+
+    async def _report(self) -> None:
+        """Gallery size and how long this replica has been out of step (0 in step), every few seconds."""
+        while True:
+            recorded = metrics()
+            recorded.gallery_faces.set(len(self.gallery.faces), tags={"pack": self.pack})
+            since = self.out_of_step_since
+            recorded.gallery_lag.set(0.0 if since is None else time.monotonic() - since)
+            await asyncio.sleep(REPORT_SECONDS)
 
     async def _apply(self, reader: psycopg.AsyncConnection[Any], event: dict[str, str]) -> None:
         kind, case = event["event"], uuid.UUID(event["case"])
