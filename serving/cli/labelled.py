@@ -23,6 +23,7 @@ from pipeline.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from pipeline.engine import FaceEngine
 from pipeline.quality import main_face
 from pipeline.stream import analyse_files
+from serving.cli.progress import progress
 
 logger = logging.getLogger(__name__)
 
@@ -149,9 +150,12 @@ def analyse_photos(
         return _load(cache)
     started = time.perf_counter()
     # Only the faces are kept, not the decoded pixels each result also holds.
-    results = [
-        r.faces for r in analyse_files(engine, list(paths), workers=workers, max_bytes=max_bytes, max_pixels=max_pixels)
-    ]
+    results = []
+    found = analyse_files(engine, list(paths), workers=workers, max_bytes=max_bytes, max_pixels=max_pixels)
+    with progress(len(paths), f"analysing with {pack.name}", "photos") as shown:
+        for done, result in enumerate(found, start=1):
+            results.append(result.faces)
+            shown.advance_to(done)
     seconds = time.perf_counter() - started
     faces = [(n, face) for n, r in enumerate(results) if r is not None for face in r.faces]
     dimension = engine.embedder.embedding_size
