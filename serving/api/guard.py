@@ -38,7 +38,9 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path, headers = scope["path"], dict(scope.get("headers", ()))
+        # Under a route prefix (Serve's route_prefix) the path starts with the root path: routes match after it.
+        path = scope["path"].removeprefix(scope.get("root_path", ""))
+        headers = dict(scope.get("headers", ()))
         limit = self.limits.photo_bytes if UPLOADS.match(path) else self.limits.json_bytes
         length = headers.get(b"content-length", b"0")
         if not length.isdigit() or int(length) > limit:

@@ -257,5 +257,6 @@ class Syncer:
             session.flush()
             session.refresh(log)
         for outcome in ("created", "updated", "unchanged", "failed"):
-            metrics().sync_rows.inc(getattr(counts, outcome), tags={"outcome": outcome})
+            if rows := getattr(counts, outcome):  # Ray's counters refuse an increment of 0
+                metrics().sync_rows.inc(rows, tags={"outcome": outcome})
         return sync_summary(log)
