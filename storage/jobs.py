@@ -167,16 +167,6 @@ class JobQueue:
         )
         return affected_rows(self.session, statement)
 
-    def census(self) -> list[tuple[str, JobStatus, int, float]]:
-        """(kind, status, how many, seconds the oldest has waited since it could run) of queued and running jobs."""
-        waited = sa.func.coalesce(sa.func.max(sa.extract("epoch", sa.func.now() - Job.run_after)), 0)
-        query = (
-            sa.select(Job.kind, Job.status, sa.func.count(), waited)
-            .where(Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))
-            .group_by(Job.kind, Job.status)
-        )
-        return [(kind, status, count, max(float(age), 0.0)) for kind, status, count, age in self.session.execute(query)]
-
     def get(self, *, job_id: uuid.UUID) -> Job:
         return get_or_raise(self.session, Job, job_id)
 

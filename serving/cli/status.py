@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from configs.settings import get_settings
 from serving.cli.database import database
 from storage.audit import AuditLog
-from storage.jobs import JobQueue
+from storage.job_census import census
 from storage.tables import Case, Face
 
 
@@ -32,14 +32,14 @@ def status_command(url: str | None) -> None:
                 .group_by(Face.pack)
             )
         ]
-        census = JobQueue(session).census()
+        queue = census(session)
         latest = AuditLog(session).find(actions=["audit.verify"], page_size=1).items
         verified = latest[0] if latest else None
     for pack, faces in galleries or [("(none)", 0)]:
         click.echo(f"gallery {pack}: {faces} reference faces of matchable cases")
-    for kind, job_status, count, waited in census:
+    for kind, job_status, count, waited in queue:
         click.echo(f"jobs {kind} {job_status}: {count} (oldest waiting {waited:.0f} s)")
-    if not census:
+    if not queue:
         click.echo("jobs: none queued or running")
     if verified is None:
         click.echo("audit: not verified by the service yet")

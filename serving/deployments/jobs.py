@@ -31,6 +31,7 @@ from storage.audit import AuditLog
 from storage.database import open_database
 from storage.errors import describe_error
 from storage.external.credentials import CredentialBox
+from storage.job_census import census
 from storage.jobs import JobQueue
 from storage.photos import PhotoStore
 from storage.tables import Job, JobStatus
@@ -143,7 +144,7 @@ class JobWorker:
     def _census(self) -> None:
         """The queue's size and the oldest wait per kind, for the metrics (zero where there is none)."""
         with self.db.transaction() as session:
-            rows = JobQueue(session).census()
+            rows = census(session)
         found = {(kind, status): (count, age) for kind, status, count, age in rows}
         gauges = metrics()
         for kind in self.handlers.kinds:

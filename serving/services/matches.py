@@ -28,14 +28,6 @@ class QueueEntry:
     case: Case
 
 
-@dataclass(frozen=True)
-class QueuePage:
-    items: list[QueueEntry]
-    total: int
-    page: int
-    page_size: int
-
-
 class MatchService:
     def __init__(
         self, db: Database, pack: PackInfo, *, two_person_rule: bool, hold: timedelta = timedelta(minutes=10)
@@ -64,7 +56,7 @@ class MatchService:
         with self.db.transaction() as session:
             return view_match(session, MatchRepository(session).get(match_id=match_id), self.pack.calibration)
 
-    def queue(self, user: User, *, page: int, page_size: int) -> QueuePage:
+    def queue(self, user: User, *, page: int, page_size: int) -> Page[QueueEntry]:
         """What waits for this reviewer: undecided matches of open cases, most urgent first."""
         authorize(user, Action.REVIEW_MATCH)
         with self.db.transaction() as session:
@@ -72,7 +64,7 @@ class MatchService:
             ids = {match.case_id for match in found.items}
             cases = {case.id: case for case in session.scalars(sa.select(Case).where(Case.id.in_(ids)))}
             entries = [QueueEntry(match=match, case=cases[match.case_id]) for match in found.items]
-            return QueuePage(items=entries, total=found.total, page=found.page, page_size=found.page_size)
+            return Page(items=entries, total=found.total, page=found.page, page_size=found.page_size)
 
     def take_next(self, user: User) -> MatchView | None:
         """Hold the first match of the queue nobody else holds and show it; None when the queue is empty."""

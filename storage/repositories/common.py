@@ -14,14 +14,15 @@ from storage.errors import InvalidArgumentError, NotFoundError
 from storage.tables import Base
 
 Row = TypeVar("Row", bound=Base)
+Item = TypeVar("Item")
 MAX_PAGE_SIZE = 200
 
 
 @dataclass(frozen=True)
-class Page(Generic[Row]):
-    """One page of a filtered listing and how many rows match in all."""
+class Page(Generic[Item]):
+    """One page of a filtered listing (rows, or what a service makes of them) and how many match in all."""
 
-    items: Sequence[Row]
+    items: Sequence[Item]
     total: int
     page: int
     page_size: int
