@@ -46,7 +46,7 @@ from models.device import TorchFaceDetector, load_device_engine  # noqa: E402
 from models.packs import EmbedderSpec, ModelFile, ModelPack  # noqa: E402
 from models.registry import PackSources, load_engine, resolve_pack  # noqa: E402
 from models.session import RuntimeOptions  # noqa: E402
-from pipeline.decode import decode_each, decode_image  # noqa: E402
+from pipeline.decode import decode_each  # noqa: E402
 from pipeline.device.align import align_tensors  # noqa: E402
 from pipeline.device.decode import DeviceImage, decode_on_device  # noqa: E402
 from pipeline.device.engine import DeviceEngine, DeviceLocator  # noqa: E402
@@ -56,7 +56,10 @@ from pipeline.device.quality import assess_quality_tensors  # noqa: E402
 from pipeline.engine import EngineOptions, FaceEngine  # noqa: E402
 from pipeline.letterbox import trimmed_canvas  # noqa: E402
 from pipeline.match import CaseGallery, l2_normalize  # noqa: E402
-from pipeline.types import ImageFaces  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu_check import check_device, device_runtime  # noqa: E402
+from measure import print_table  # noqa: E402
 
 BUFFALO_S_MBF_SHA256 = "9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f"
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -75,37 +78,15 @@ def main() -> None:
     )
     passed = True
     for label, pack in _combinations(args):
-        passed &= _check(label, pack, originals, device)
+        passed &= check_device(label, pack, originals, device)
         _benchmark(label, pack, frames, device, args)
     sys.exit(0 if passed else 1)
-
-
-def _check(label: str, pack: ModelPack, photos: dict[str, bytes], device: torch.device) -> bool:
-    """The device path's faces and embeddings next to the CPU path's, photo by photo."""
-    cpu = load_engine(pack, RuntimeOptions(), EngineOptions(detect_batch=8, embed_batch=64))
-    expected = cpu.analyse([decode_image(data).pixels for data in photos.values()])
-    engine = load_device_engine(pack, _runtime(device), EngineOptions(detect_batch=64, embed_batch=512))
-    found = [f for f in engine.analyse_photos(list(photos.values())) if isinstance(f, ImageFaces)]
-    counts = sum(len(a.faces) != len(b.faces) for a, b in zip(found, expected, strict=True))
-    ious, cosines = _matched(found, expected)
-    reference = _top_identities(list(photos), expected, CaseGallery())
-    ours = _top_identities(list(photos), found, DeviceCaseGallery(str(device)))
-    agree = sum(a == b for a, b in zip(reference, ours, strict=False))  # unequal lengths fail below
-    same = len(found) == len(photos) and counts == 0 and agree == len(reference)
-    ok = same and min(ious) >= 0.9 and min(cosines) >= 0.999
-    print(
-        f"check {label} ({engine.description} vs {cpu.description}): {'PASS' if ok else 'FAIL'}: "
-        f"{sum(len(r.faces) for r in expected)} faces in {len(photos)} photos, {counts} photo(s) with another "
-        f"face count, IoU min {min(ious):.4f}, cosine min {min(cosines):.5f} / median {np.median(cosines):.6f}, "
-        f"top-1 identity the same for {agree} of {len(reference)} probes"
-    )
-    return ok
 
 
 def _benchmark(
     label: str, pack: ModelPack, frames: list[bytes], device: torch.device, args: argparse.Namespace
 ) -> None:
-    engine = load_device_engine(pack, _runtime(device))
+    engine = load_device_engine(pack, device_runtime(device))
     gallery = _gallery(args.gallery, pack.embedding_size, str(device))
     rows = [_stage_row(engine, gallery, frames, batch, device, args.repeats) for batch in args.batches]
     loop = _loop_rate(engine, frames[: args.loop_images], device)
@@ -116,7 +97,7 @@ def _benchmark(
         (str(b), str(n), *(f"{v:,.0f}" for v in values), f"{e2e:,.1f}", f"{e2e / cpu:.1f}×", f"{e2e / loop:.1f}×")
         for b, n, values, e2e in rows
     ]
-    _print_table(header, table)
+    print_table(header, table)
     print(
         f"CPU path (decode in {os.cpu_count()} threads, onnxruntime CPU, batch 4): {cpu:,.1f} photos/s; "
         f"per-photo loop on {device.type}: {loop:,.1f} photos/s\n"
@@ -187,39 +168,6 @@ def _rate(run: Callable[[], object], items: int, device: torch.device, repeats: 
         _synchronize(device)
         best = min(best, time.perf_counter() - started)
     return items / best
-
-
-def _matched(found: list[ImageFaces], expected: list[ImageFaces]) -> tuple[list[float], list[float]]:
-    """IoU and embedding cosine of each expected face with its best-overlapping found face."""
-    ious, cosines = [1.0], [1.0]
-    for ours, theirs in zip(found, expected, strict=True):
-        for face in theirs.faces:
-            if not ours.faces:
-                ious.append(0.0)
-                continue
-            overlap = [_iou(face.box, other.box) for other in ours.faces]
-            best = ours.faces[int(np.argmax(overlap))]
-            ious.append(max(overlap))
-            if face.embedding is not None and best.embedding is not None:
-                cosines.append(float(face.embedding @ best.embedding))
-    return ious, cosines
-
-
-def _top_identities(names: list[str], results: list[ImageFaces], gallery: CaseGallery) -> list[str]:
-    """The identity ranked first for each people/ photo but the first of its identity (the case photo)."""
-    cases: dict[str, uuid.UUID] = {}
-    probes: list[np.ndarray] = []
-    for name, result in zip(names, results, strict=True):
-        parts = name.split("/")
-        if parts[0] == "people" and result.faces:
-            vector = max(result.faces, key=lambda f: f.size).embedding
-            if parts[1] in cases:
-                probes.append(np.asarray(vector))
-            else:
-                cases[parts[1]] = uuid.uuid4()
-                gallery.add(uuid.uuid4(), cases[parts[1]], np.asarray(vector))
-    names_of = {case: identity for identity, case in cases.items()}
-    return [names_of[hits[0][0]] for hits in gallery.search(np.stack(probes), 1)] if probes else []
 
 
 def _gallery(faces: int, size: int, device: str) -> CaseGallery:
@@ -293,10 +241,6 @@ def _ensure_onnx2torch(wheels: Path) -> None:
     sys.path.insert(0, str(found[-1]))  # a pure-Python wheel imports straight from its zip
 
 
-def _runtime(device: torch.device) -> RuntimeOptions:
-    return RuntimeOptions(backend="torch", device="cuda" if device.type == "cuda" else "cpu")
-
-
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -304,19 +248,6 @@ def _synchronize(device: torch.device) -> None:
 
 def _device_name(device: torch.device) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({os.cpu_count()} cores)"
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = width * height
-    return float(inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter))
-
-
-def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, tuple("-" * w for w in widths), *rows]:
-        print("| " + " | ".join(str(cell).rjust(w) for cell, w in zip(row, widths, strict=True)) + " |")
 
 
 def _arguments() -> argparse.Namespace:

@@ -43,6 +43,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline.match import CaseGallery, l2_normalize
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import median_ms, memory_gib, print_table, resident_mb, timed
+
 PACK = "bench-scale"
 PG_HEADER = (
     "faces",
@@ -61,15 +64,15 @@ SAME_PERSON_NOISE = 0.65  # per-face noise norm: two sightings of one identity a
 
 def main() -> None:
     args = _arguments()
-    print(f"{os.cpu_count()} CPU cores; {_memory_gib():.0f} GiB memory\n")
+    print(f"{os.cpu_count()} CPU cores; {memory_gib():.0f} GiB memory\n")
     if not args.skip_matcher:
-        _print_table(
+        print_table(
             ("faces", "dim", "gallery", "build s", "memory MB", "1 face ms", "32 faces ms", "per face ms"),
             (row for dim in args.dims for size in args.sizes for row in _matcher_rows(size, dim, args)),
         )
     if not args.skip_pg:
         print(f"\npgvector: sighting faces, {args.pg_dim}-d, {'uniform' if args.uniform else 'clustered'} data")
-        _print_table(
+        print_table(
             PG_HEADER,
             _pgvector_rows(args),
         )
@@ -84,15 +87,15 @@ def _matcher_rows(size: int, dim: int, args: argparse.Namespace) -> Iterator[tup
     galleries: list[tuple[str, Callable[[], CaseGallery]]] = [("numpy", CaseGallery)]
     galleries += [(f"torch {device}", _device_gallery(device)) for device in args.devices]
     for label, make in galleries:
-        before = _resident_mb()
+        before = resident_mb()
         started = time.perf_counter()
         gallery = make()
         gallery.replace(rows)
         gallery.search(queries[:1], 10)
         build = time.perf_counter() - started
-        grown = _resident_mb() - before
-        one = _median(partial(gallery.search, queries[:1], 10), args.repeats)
-        batch = _median(partial(gallery.search, queries, 10), args.repeats)
+        grown = resident_mb() - before
+        one = median_ms(partial(gallery.search, queries[:1], 10), args.repeats)
+        batch = median_ms(partial(gallery.search, queries, 10), args.repeats)
         yield (
             f"{size:,}",
             str(dim),
@@ -132,10 +135,8 @@ def _pgvector_rows(args: argparse.Namespace) -> Iterator[tuple[str, ...]]:
                 count = min(args.chunk, size - args.sample - start)
                 _copy_faces(connection, image, _sightings(rng, centres, count, args.pg_dim))
             bulk = (size - args.sample - stored) / (time.perf_counter() - started)
-            build = _timed(lambda: _build_index(db, args.pg_dim))
-            inserted = _timed(
-                lambda: _copy_faces(connection, image, _sightings(rng, centres, args.sample, args.pg_dim))
-            )
+            build = timed(lambda: _build_index(db, args.pg_dim))
+            inserted = timed(lambda: _copy_faces(connection, image, _sightings(rng, centres, args.sample, args.pg_dim)))
             stored = size
             rates = (f"{bulk:,.0f}", f"{build:,.1f}", f"{args.sample / inserted:,.0f}")
             yield (f"{size:,}", *rates, *_sizes(db), *_recall(db, rng, centres, args))
@@ -252,39 +253,6 @@ def _database() -> Iterator[Any]:
 
 def _unit(rng: np.random.Generator, count: int, dim: int) -> np.ndarray:
     return l2_normalize(rng.standard_normal((count, dim), dtype=np.float32))
-
-
-def _timed(run: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    run()
-    return time.perf_counter() - started
-
-
-def _median(run: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(1000 * (time.perf_counter() - started))
-    return float(np.median(times))
-
-
-def _resident_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _memory_gib() -> float:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-
-
-def _print_table(header: tuple[str, ...], rows: Iterator[tuple[str, ...]] | list[tuple[str, ...]]) -> None:
-    """Rows as they come (a long run shows its progress), in a Markdown table."""
-    widths = [max(12, len(h)) for h in header]
-    print("| " + " | ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)) + " |")
-    print("| " + " | ".join("-" * w for w in widths) + " |")
-    for row in rows:
-        print("| " + " | ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) + " |", flush=True)
 
 
 def _arguments() -> argparse.Namespace:

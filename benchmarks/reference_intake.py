@@ -24,29 +24,24 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models.packs import ModelPack
 from models.registry import PackSources, load_engine, resolve_pack
-from pipeline.decode import read_image_file
-from pipeline.engine import FaceEngine
 from pipeline.evaluate import far_thresholds, pair_scores
 from pipeline.match import cosine_matrix
 from pipeline.quality import MAIN_FACE_MARGIN
 from serving.cli.labelled import PhotoFaces, analyse_photos, identity_photos
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from intake_copies import SHARPNESS_EDGES, Reference, degraded, first_photos, pick, rate, share
+
 CALIBRATION = Path(__file__).resolve().parent.parent.parent / "shared" / "calibration"
 OLD_MIN_SIZE, OLD_MIN_SHARPNESS = 40.0, 50.0
-SHARPNESS_EDGES = (0, 5, 10, 15, 20, 25, 35, 50, 75, 100, 150, 200, 300, np.inf)
-SIZE_EDGES = (0, 12, 16, 20, 24, 28, 32, 40, 48, 64, 96, np.inf)
 
 
 def main() -> None:
@@ -105,10 +100,10 @@ def _measure_pack(name: str, args: argparse.Namespace) -> list[str]:
     ]
     lines += _gates(table, args)
     lines += _by_sharpness(table, main[: len(photos)], best, threshold, matched)
-    reference = _Reference(engine, pack, photos, table, main, labels, threshold, args.cache)
-    first = _first_photos(photos, labels, args.subset)
-    lines += _degraded(reference, first, "scale", [1.0, *args.scales])
-    lines += _degraded(reference, first, "blur", args.blurs)
+    reference = Reference(engine, pack, photos, table, main, labels, threshold, args.cache)
+    first = first_photos(photos, labels, args.subset)
+    lines += degraded(reference, first, "scale", [1.0, *args.scales])
+    lines += degraded(reference, first, "blur", args.blurs)
     return lines
 
 
@@ -174,20 +169,20 @@ def _gates(table: PhotoFaces, args: argparse.Namespace) -> list[str]:
     reasons = ("no_face", "several_faces", "too_small", "too_blurred", "caller_chooses", "accepted")
     lines = ["| outcome | old gate | new gate |", "|---|---:|---:|"]
     for reason in reasons:
-        lines.append(f"| {reason} | {_share(old.count(reason), total)} | {_share(new.count(reason), total)} |")
+        lines.append(f"| {reason} | {share(old.count(reason), total)} | {share(new.count(reason), total)} |")
     refused_old = total - old.count("accepted")
     refused_new = new.count("no_face") + new.count("too_small")
-    lines.append(f"| **refused** | **{_share(refused_old, total)}** | **{_share(refused_new, total)}** |")
+    lines.append(f"| **refused** | **{share(refused_old, total)}** | **{share(refused_new, total)}** |")
     several = int(np.sum(table.counts() > 1))
     main = table.main_faces(MAIN_FACE_MARGIN)
     accepted = np.array([outcome == "accepted" for outcome in new])
-    small = accepted & (_pick(table.size, main) < args.warn_size)
-    soft = accepted & (_pick(table.sharpness, main) < args.warn_sharpness)
+    small = accepted & (pick(table.size, main) < args.warn_size)
+    soft = accepted & (pick(table.sharpness, main) < args.warn_sharpness)
     lines += [
         "",
-        f"Photos with several faces: {_share(several, total)}; new gate min_face_size {min_size:g}. Accepted with a "
-        f"warning: face under {args.warn_size:g} px {_share(int(small.sum()), total)}, sharpness under "
-        f"{args.warn_sharpness:g} {_share(int(soft.sum()), total)}.",
+        f"Photos with several faces: {share(several, total)}; new gate min_face_size {min_size:g}. Accepted with a "
+        f"warning: face under {args.warn_size:g} px {share(int(small.sum()), total)}, sharpness under "
+        f"{args.warn_sharpness:g} {share(int(soft.sum()), total)}.",
         "",
     ]
     return lines
@@ -196,7 +191,7 @@ def _gates(table: PhotoFaces, args: argparse.Namespace) -> list[str]:
 def _by_sharpness(
     table: PhotoFaces, main: NDArray[np.int64], best: NDArray[np.float32], threshold: float, usable: NDArray[np.bool_]
 ) -> list[str]:
-    sharpness = _pick(table.sharpness, main)
+    sharpness = pick(table.sharpness, main)
     lines = [
         "Own-identity match (best similarity to the identity's other photos > threshold) by the main face's sharpness:",
         "",
@@ -207,129 +202,10 @@ def _by_sharpness(
         inside = usable & (sharpness >= low) & (sharpness < high)
         below = usable & (sharpness < high)
         lines.append(
-            f"| {low:g}–{high:g} | {inside.sum()} | {_rate(best[inside] > threshold)} "
-            f"| {below.sum()} | {_rate(best[below] > threshold)} |"
+            f"| {low:g}–{high:g} | {inside.sum()} | {rate(best[inside] > threshold)} "
+            f"| {below.sum()} | {rate(best[below] > threshold)} |"
         )
     return [*lines, ""]
-
-
-@dataclass(frozen=True)
-class _Reference:
-    """What degraded copies are matched against: the full-size photos of each identity, and the threshold."""
-
-    engine: FaceEngine
-    pack: ModelPack
-    photos: Sequence[tuple[str, Path]]
-    table: PhotoFaces
-    main: NDArray[np.int64]
-    labels: NDArray[np.int64]
-    threshold: float
-    cache: Path
-
-
-def _degraded(reference: _Reference, first: list[int], kind: str, levels: Sequence[float]) -> list[str]:
-    """Copies of each identity's first photo, shrunk (``kind`` "scale") or blurred ("blur", sigma in
-    pixels), matched against the identity's other photos at full size; bucketed by face size or sharpness."""
-    rows, measured, hits = [], [], []
-    for level in levels:
-        folder = reference.cache / ("intake-scaled" if kind == "scale" else "intake-blurred") / f"{level:g}"
-        paths = _copies([reference.photos[n][1] for n in first], folder, kind, level)
-        copies = analyse_photos(reference.engine, reference.pack, paths, cache_dir=reference.cache)
-        probe_main = copies.main_faces()
-        found = probe_main >= 0
-        probes = np.zeros((len(first), reference.table.embeddings.shape[1]), np.float32)
-        probes[found] = copies.embeddings[probe_main[found]]
-        matched = found & (_best_against(probes, reference, first) > reference.threshold)
-        size, sharp = _pick(copies.size, probe_main), _pick(copies.sharpness, probe_main)
-        rows.append(
-            f"| {kind} {level:g} | {len(first)} | {_rate(found)} | {_median(size)} | {_median(sharp)} "
-            f"| {_rate(matched)} |"
-        )
-        measured.append((size if kind == "scale" else sharp)[found])
-        hits.append(matched[found])
-    what = "shrunk and centred on a grey canvas" if kind == "scale" else "blurred (Gaussian, sigma in px)"
-    measure, edges = ("face px", SIZE_EDGES) if kind == "scale" else ("sharpness", SHARPNESS_EDGES)
-    lines = [
-        f"Copies of {len(first)} photos (one per identity), {what}:",
-        "",
-        "| copy | photos | face found | median face px | median sharpness | matched (of all) |",
-        "|---|---:|---:|---:|---:|---:|",
-        *rows,
-        "",
-        f"Matched by the copy's {measure} (all {kind} copies, faces found):",
-        "",
-        f"| {measure} | faces | matched |",
-        "|---|---:|---:|",
-    ]
-    value_all, hit_all = np.concatenate(measured), np.concatenate(hits)
-    for low, high in itertools.pairwise(edges):
-        inside = (value_all >= low) & (value_all < high)
-        lines.append(f"| {low:g}–{high:g} | {inside.sum()} | {_rate(hit_all[inside])} |")
-    return [*lines, ""]
-
-
-def _first_photos(photos: Sequence[tuple[str, Path]], labels: NDArray[np.int64], limit: int) -> list[int]:
-    """Index of the first photo of the first ``limit`` identities that have another photo."""
-    first: dict[str, int] = {}
-    for n, (name, _) in enumerate(photos):
-        first.setdefault(name, n)
-    several = [n for n in first.values() if np.sum(labels[: len(photos)] == labels[n]) > 1]
-    return several[:limit]
-
-
-def _best_against(probes: NDArray[np.float32], reference: _Reference, first: list[int]) -> NDArray[np.float32]:
-    """(P,) best similarity of each probe to the full-size main faces of its identity's other photos."""
-    labels, main = reference.labels, reference.main
-    best = np.full(len(first), -1.0, dtype=np.float32)
-    for p, n in enumerate(first):
-        others = np.flatnonzero((labels == labels[n]) & (main >= 0))
-        others = others[others != n]
-        if len(others):
-            best[p] = float(np.max(reference.table.embeddings[main[others]] @ probes[p]))
-    return best
-
-
-def _copies(paths: Sequence[Path], folder: Path, kind: str, level: float) -> list[Path]:
-    """PNG copies of ``paths``: shrunk by ``level`` onto a mid-grey canvas of the original size, or blurred."""
-    copies = []
-    for path in paths:
-        target = folder / path.parent.name / f"{path.stem}.png"
-        if not target.is_file():
-            pixels = read_image_file(path).pixels
-            changed = _shrunk(pixels, level) if kind == "scale" else cv2.GaussianBlur(pixels, (0, 0), level)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(target), cv2.cvtColor(changed, cv2.COLOR_RGB2BGR))
-        copies.append(target)
-    return copies
-
-
-def _shrunk(pixels: NDArray[np.uint8], scale: float) -> NDArray[np.uint8]:
-    height, width = pixels.shape[:2]
-    canvas = np.full_like(pixels, 128)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
-    top, left = (height - small.shape[0]) // 2, (width - small.shape[1]) // 2
-    canvas[top : top + small.shape[0], left : left + small.shape[1]] = small
-    return canvas
-
-
-def _median(values: NDArray[np.float64]) -> str:
-    return f"{np.nanmedian(values):.0f}" if np.isfinite(values).any() else "–"
-
-
-def _pick(values: NDArray[np.float32], index: NDArray[np.int64]) -> NDArray[np.float64]:
-    """``values[index]``, NaN where the index is -1 (no face)."""
-    picked = np.full(len(index), np.nan)
-    picked[index >= 0] = values[index[index >= 0]]
-    return picked
-
-
-def _share(count: int, total: int) -> str:
-    return f"{100 * count / total:.1f} % ({count})" if total else "n/a"
-
-
-def _rate(hits: NDArray[np.bool_]) -> str:
-    return f"{100 * np.mean(hits):.1f} %" if len(hits) else "–"
 
 
 if __name__ == "__main__":
