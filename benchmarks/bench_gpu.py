@@ -54,8 +54,9 @@ from pipeline.device.letterbox import letterbox_tensors  # noqa: E402
 from pipeline.device.match import DeviceCaseGallery  # noqa: E402
 from pipeline.device.quality import assess_quality_tensors  # noqa: E402
 from pipeline.engine import EngineOptions, FaceEngine  # noqa: E402
+from pipeline.gallery import CaseGallery, GalleryFace  # noqa: E402
 from pipeline.letterbox import trimmed_canvas  # noqa: E402
-from pipeline.match import CaseGallery, l2_normalize  # noqa: E402
+from pipeline.match import l2_normalize  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_check import check_device, device_runtime  # noqa: E402
@@ -175,7 +176,7 @@ def _gallery(faces: int, size: int, device: str) -> CaseGallery:
     gallery = DeviceCaseGallery(device)
     vectors = l2_normalize(np.random.default_rng(0).normal(size=(faces, size)).astype(np.float32))
     cases = [uuid.uuid4() for _ in range(max(1, faces // 5))]
-    gallery.replace([(uuid.uuid4(), cases[i % len(cases)], v) for i, v in enumerate(vectors)])
+    gallery.replace([GalleryFace(uuid.uuid4(), cases[i % len(cases)], v) for i, v in enumerate(vectors)])
     return gallery
 
 

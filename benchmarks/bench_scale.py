@@ -41,7 +41,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.match import CaseGallery, l2_normalize
+from pipeline.gallery import CaseGallery, GalleryFace
+from pipeline.match import l2_normalize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import median_ms, memory_gib, print_table, resident_mb, timed
@@ -82,7 +83,7 @@ def _matcher_rows(size: int, dim: int, args: argparse.Namespace) -> Iterator[tup
     rng = np.random.default_rng(size + dim)
     vectors = _unit(rng, size, dim)
     cases = [uuid.uuid4() for _ in range(max(1, size // 5))]
-    rows = [(uuid.uuid4(), cases[i // 5], vectors[i]) for i in range(size)]
+    rows = [GalleryFace(uuid.uuid4(), cases[i // 5], vectors[i]) for i in range(size)]
     queries = _unit(rng, 32, dim)
     galleries: list[tuple[str, Callable[[], CaseGallery]]] = [("numpy", CaseGallery)]
     galleries += [(f"torch {device}", _device_gallery(device)) for device in args.devices]

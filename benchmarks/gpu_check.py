@@ -14,7 +14,7 @@ from models.session import RuntimeOptions
 from pipeline.decode import decode_image
 from pipeline.device.match import DeviceCaseGallery
 from pipeline.engine import EngineOptions
-from pipeline.match import CaseGallery
+from pipeline.gallery import CaseGallery, GalleryFace
 from pipeline.types import ImageFaces
 
 
@@ -68,7 +68,7 @@ def _top_identities(names: list[str], results: list[ImageFaces], gallery: CaseGa
                 probes.append(np.asarray(vector))
             else:
                 cases[parts[1]] = uuid.uuid4()
-                gallery.add(uuid.uuid4(), cases[parts[1]], np.asarray(vector))
+                gallery.add(GalleryFace(uuid.uuid4(), cases[parts[1]], np.asarray(vector)))
     names_of = {case: identity for identity, case in cases.items()}
     return [names_of[hits[0][0]] for hits in gallery.search(np.stack(probes), 1)] if probes else []
 

@@ -20,8 +20,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from models.insightface import RELEASE_URL
 from models.registry import DEFAULT_PACK, PACKS_FOLDER, PackSources
 from models.session import RuntimeOptions
+from pipeline.ages import AgeGapRule
 from pipeline.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from pipeline.engine import EngineOptions
+from pipeline.gallery import MatchPolicy
 from storage.embedded import default_data_dir, default_home
 
 
@@ -76,6 +78,35 @@ class PipelineSettings(BaseModel):
 
     def engine(self) -> EngineOptions:
         return EngineOptions(detect_batch=self.detect_batch, embed_batch=self.embed_batch, pad_ratio=self.pad_ratio)
+
+
+class MatchingSettings(BaseModel):
+    """How candidates are judged beyond their score.
+
+    1:N is not 1:1: the more reference faces a searched face meets, the more wrong cases pass a
+    fixed threshold. The threshold rises with the gallery so that a searched face meets at most
+    ``max_wrong_per_search`` wrong cases above it on average (never looser than the pack's own
+    operating point; unset: the pack's point at any size). A reference photo of a child (under
+    ``age_gap_child_under``) compared with a photo taken ``age_gap_min_years`` or more later is
+    judged by rank instead: the best ``age_gap_candidates`` such cases per face go to review,
+    flagged, if they reach the pack's threshold at false-accept rate ``age_gap_floor_far``.
+    """
+
+    max_wrong_per_search: float | None = Field(default=0.1, gt=0)
+    age_gap: bool = Field(default=True, description="Put children's cases forward by rank across an age gap.")
+    age_gap_child_under: float = Field(default=18.0, gt=0, le=30)
+    age_gap_min_years: float = Field(default=3.0, ge=0)
+    age_gap_candidates: int = Field(default=3, ge=1, le=20)
+    age_gap_floor_far: float = Field(default=0.1, gt=0, le=1)
+
+    def policy(self) -> MatchPolicy:
+        rule = AgeGapRule(
+            child_under=self.age_gap_child_under,
+            min_years=self.age_gap_min_years,
+            candidates=self.age_gap_candidates,
+            floor_far=self.age_gap_floor_far,
+        )
+        return MatchPolicy(max_wrong=self.max_wrong_per_search, age_gap=rule if self.age_gap else None)
 
 
 class DatabaseSettings(BaseModel):
@@ -236,6 +267,7 @@ class Settings(BaseSettings):
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     external: ExternalSettings = Field(default_factory=ExternalSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    matching: MatchingSettings = Field(default_factory=MatchingSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     photos: PhotoSettings = Field(default_factory=PhotoSettings)

@@ -36,3 +36,34 @@ class Calibration:
         fars = np.log10([p[0] for p in self.points])
         thresholds = np.array([p[1] for p in self.points])
         return 10.0 ** np.interp(np.asarray(similarity, dtype=np.float64), thresholds, fars)
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """The threshold a search of a gallery of a given size uses, and what it means there.
+
+    far: the false-accept rate per compared pair at ``threshold``; gallery_faces: the reference
+    faces one searched face is compared with; expected_wrong: the wrong cases expected above
+    the threshold per face searched (``gallery_faces × far``: a case with several reference
+    photos counts once per photo, which the calibration set shows to be a slight overestimate).
+    """
+
+    threshold: float
+    far: float
+    gallery_faces: int
+    expected_wrong: float
+
+
+def operating_point(calibration: Calibration, gallery_faces: int, max_wrong: float | None) -> OperatingPoint:
+    """The pack's operating point, made stricter as the gallery grows so that a face searched meets at
+    most ``max_wrong`` wrong cases above threshold on average (None: the pack's point whatever the size).
+
+    Never looser than the pack's operating FAR, never stricter than its strictest measured point.
+    """
+    far = calibration.operating_far
+    if max_wrong is not None and gallery_faces > 0:
+        far = min(far, max_wrong / gallery_faces)
+    far = max(far, min(point[0] for point in calibration.points))
+    return OperatingPoint(
+        threshold=calibration.threshold(far), far=far, gallery_faces=gallery_faces, expected_wrong=gallery_faces * far
+    )

@@ -7,14 +7,14 @@ whose case ranking (best face per case, top-k cases) runs there too; results are
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from pipeline.match import CaseGallery, CaseRanking, l2_normalize
+from pipeline.gallery import CaseGallery, GalleryIndex
+from pipeline.match import CaseRanking
 
 
 def rank_cases_tensors(similarity: torch.Tensor, face_case: torch.Tensor, cases: int, k: int) -> CaseRanking:
@@ -40,21 +40,15 @@ def rank_cases_tensors(similarity: torch.Tensor, face_case: torch.Tensor, cases:
 class DeviceCaseGallery(CaseGallery):
     """Reference faces of open cases on a torch ``device`` ("cuda", "cpu"), searched and ranked there."""
 
-    def search(self, queries: NDArray[np.float32], k: int) -> list[list[tuple[uuid.UUID, float, uuid.UUID]]]:
-        """Per query: up to ``k`` (case, similarity of its best face, that face), best first."""
-        if not self.faces or len(queries) == 0:
-            return [[] for _ in range(len(queries))]
-        face_ids, _, case_ids, (matrix, face_case) = self._build()
-        vectors = torch.from_numpy(l2_normalize(queries)).to(matrix.device)
-        ranked = rank_cases_tensors(vectors @ matrix.T, face_case, len(case_ids), k)
-        return [
-            [(case_ids[c], float(s), face_ids[f]) for c, s, f in zip(cs, ss, fs, strict=True)]
-            for cs, ss, fs in zip(ranked.case, ranked.similarity, ranked.face, strict=True)
-        ]
+    def __init__(self, device: str) -> None:
+        super().__init__()
+        self.device = device
 
-    def _build(self) -> tuple[list[uuid.UUID], NDArray[np.int64], list[uuid.UUID], Any]:
-        if self._index is None:
-            face_ids, face_case, case_ids, matrix = super()._build()
-            on_device = torch.as_tensor(matrix, device=self.device), torch.from_numpy(face_case).to(self.device)
-            self._index = (face_ids, face_case, case_ids, on_device)
-        return self._index
+    def _place(self, index: GalleryIndex) -> GalleryIndex:
+        matrix = torch.as_tensor(index.matrix, device=self.device)
+        return replace(index, matrix=(matrix, torch.from_numpy(index.face_case).to(self.device)))
+
+    def _rank(self, queries: NDArray[np.float32], index: GalleryIndex, k: int) -> CaseRanking:
+        matrix, face_case = index.matrix
+        vectors = torch.from_numpy(queries).to(matrix.device)
+        return rank_cases_tensors(vectors @ matrix.T, face_case, len(index.case_ids), k)

@@ -115,9 +115,7 @@ class Gateway:
         model_pack = resolve_pack(settings.models.pack, settings.models.sources())
         # The pack's vector index is made here, once, under a lock: never inside a request.
         prepare_pack_index(db, pack=model_pack.name, dimension=model_pack.embedding_size)
-        pack = PackInfo(
-            name=model_pack.name, threshold=model_pack.calibration.threshold(), calibration=model_pack.calibration
-        )
+        pack = PackInfo.of(model_pack, settings.matching.policy())
         photos = PhotoStore(settings.photos.directory)
         secret = settings.auth.secret_key.get_secret_value()
         auth = settings.auth

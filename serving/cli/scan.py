@@ -82,6 +82,7 @@ def scan_command(
             models=settings.models,
             pipeline=settings.pipeline,
             scan=settings.scan,
+            matching=settings.matching,
         )
         result = _drive(db, scanner, job, items, worker, lease)
     _report(result)

@@ -23,7 +23,7 @@ from serving.metrics import metrics, record_verification
 from serving.scans.scanner import Scanner
 from serving.services.analysis import ServeAnalyser
 from serving.services.audit import audit_anchor, verify_anchored
-from serving.services.jobs import RETENTION_JOB, JobHandlers, Matching
+from serving.services.jobs import RETENTION_JOB, JobHandlers
 from serving.services.scans import SCAN_JOB
 from serving.services.sightings import PackInfo
 from serving.services.sync import Syncer
@@ -50,6 +50,7 @@ class JobWorker:
         self.db = open_database(settings.db.url.get_secret_value(), data_dir=Path(), migrate=False)
         self.lease = timedelta(seconds=settings.jobs.lease_s)
         pack = resolve_pack(settings.models.pack, settings.models.sources())
+        matching = PackInfo.of(pack, settings.matching.policy())
         photos = PhotoStore(settings.photos.directory)
         syncer = Syncer(
             self.db,
@@ -57,8 +58,7 @@ class JobWorker:
             settings=settings.external,
             analyser=ServeAnalyser(detector, embedder),
             photos=photos,
-            pack=PackInfo(pack.name, pack.calibration.threshold()),
-            calibration=pack.calibration,
+            pack=matching,
         )
         scanner = Scanner(
             self.db,
@@ -66,13 +66,14 @@ class JobWorker:
             models=settings.models,
             pipeline=settings.pipeline,
             scan=settings.scan,
+            matching=settings.matching,
         )
         self.handlers = JobHandlers(
             self.db,
             photos,
             settings.smtp,
             settings.auth.secret_key.get_secret_value(),
-            matching=Matching(pack.name, pack.calibration),
+            matching=matching,
             scanner=scanner,
             syncer=syncer,
             lease=self.lease,

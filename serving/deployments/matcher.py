@@ -14,6 +14,7 @@ import json
 import logging
 import time
 import uuid
+from datetime import date
 from typing import Any, Literal
 
 import numpy as np
@@ -21,23 +22,23 @@ import psycopg
 import sqlalchemy as sa
 from numpy.typing import NDArray
 from pgvector.psycopg import register_vector_async
+from psycopg.rows import namedtuple_row
 from ray import serve
+from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 
 from configs.settings import Settings
 from models.registry import resolve_pack
-from pipeline.match import Candidate, CaseGallery, rank_candidates
+from pipeline.gallery import CaseGallery, Ranking, rank_candidates
 from serving.errors import NotReadyError
 from serving.metrics import metrics, timed
 from storage.errors import describe_error
+from storage.repositories.faces import gallery_face, reference_faces
+from storage.tables import Face
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "sura_gallery"
 REPORT_SECONDS = 5.0  # how often a matcher reports its gallery to the metrics
-_OPEN_FACES = """
-SELECT f.id, f.case_id, f.embedding FROM faces f JOIN cases c ON c.id = f.case_id
-WHERE f.pack = %(pack)s AND c.matchable
-"""
 
 
 @serve.deployment(name="Matcher", max_ongoing_requests=64)
@@ -49,6 +50,7 @@ class Matcher:
         self.pack = pack.name
         self.gallery = CaseGallery() if device == "cpu" else _device_gallery(device)
         self.calibration = pack.calibration
+        self.policy = settings.matching.policy()
         self.synced = asyncio.Event()
         self.replica = serve.get_replica_context().replica_id.unique_id
         if settings.db.url is None:
@@ -62,19 +64,20 @@ class Matcher:
         self._follower = asyncio.create_task(self._follow())
         self._reporter = asyncio.create_task(self._report())
 
-    async def search(self, vectors: NDArray[np.float32], k: int) -> list[list[Candidate]]:
-        """Per face embedding (F, D): the ``k`` most similar open cases."""
+    async def search(self, vectors: NDArray[np.float32], k: int, probe_day: date | None = None) -> Ranking:
+        """Per face embedding (F, D) of a photo taken on ``probe_day``: the ``k`` most similar open
+        cases, and those put forward across an age gap, at the operating point of this gallery."""
         if not self.synced.is_set():
             raise NotReadyError("the case gallery is still loading")
         with timed("match"):
-            return rank_candidates(self.gallery, self.calibration, vectors, k)
+            return rank_candidates(self.gallery, self.calibration, vectors, k, policy=self.policy, probe_day=probe_day)
 
     async def ready(self) -> bool:
         return self.synced.is_set()
 
     async def holds(self, case_id: uuid.UUID) -> tuple[str, bool]:
         """(this replica, whether the case is in its gallery): for checks that every replica agrees."""
-        return self.replica, any(case == case_id for case, _ in self.gallery.faces.values())
+        return self.replica, self.gallery.holds(case_id)
 
     async def status(self) -> dict[str, Any]:
         return {
@@ -90,7 +93,9 @@ class Matcher:
             try:
                 async with await psycopg.AsyncConnection.connect(self._dsn, autocommit=True) as listener:
                     await listener.execute(f"LISTEN {CHANNEL}")
-                    async with await psycopg.AsyncConnection.connect(self._dsn, autocommit=True) as reader:
+                    async with await psycopg.AsyncConnection.connect(
+                        self._dsn, autocommit=True, row_factory=namedtuple_row
+                    ) as reader:
                         await register_vector_async(reader)
                         await self._reload(reader)
                         delay = 0.5
@@ -107,8 +112,7 @@ class Matcher:
                 delay = min(delay * 2, 30.0)
 
     async def _reload(self, reader: psycopg.AsyncConnection[Any]) -> None:
-        rows = await (await reader.execute(_OPEN_FACES, {"pack": self.pack})).fetchall()
-        self.gallery.replace([(face, case, _array(vector)) for face, case, vector in rows])
+        self.gallery.replace([gallery_face(row) for row in await self._faces(reader)])
         self.synced.set()
         self.out_of_step_since = None
         logger.info(
@@ -129,21 +133,22 @@ class Matcher:
         if kind in ("face_added", "face_removed") and event.get("pack") != self.pack:
             return
         if kind == "face_added":
-            query = _OPEN_FACES + " AND f.id = %(face)s"
-            for face, owner, vector in await (
-                await reader.execute(query, {"pack": self.pack, "face": event["face"]})
-            ).fetchall():
-                self.gallery.add(face, owner, _array(vector))
+            for row in await self._faces(reader, Face.id == uuid.UUID(event["face"])):
+                self.gallery.add(gallery_face(row))
         elif kind == "face_removed":
             self.gallery.remove_face(uuid.UUID(event["face"]))
         elif kind == "case_removed" or (kind == "case_status" and event["status"] != "open"):
             self.gallery.remove_case(case)
-        elif kind == "case_status":
-            query = _OPEN_FACES + " AND f.case_id = %(case)s"
-            for face, owner, vector in await (
-                await reader.execute(query, {"pack": self.pack, "case": case})
-            ).fetchall():
-                self.gallery.add(face, owner, _array(vector))
+        elif kind == "case_status":  # (re)opened, or its dates changed: its faces as they are now
+            rows = await self._faces(reader, Face.case_id == case)
+            self.gallery.remove_case(case)  # no await from here on: no search sees the case half loaded
+            for row in rows:
+                self.gallery.add(gallery_face(row))
+
+    async def _faces(self, reader: psycopg.AsyncConnection[Any], *where: sa.ColumnElement[bool]) -> list[Any]:
+        """Rows of ``storage``'s reference-face query for this pack (narrowed by ``where``), via psycopg."""
+        compiled = reference_faces(self.pack).where(*where).compile(dialect=psycopg_dialect.dialect())
+        return await (await reader.execute(compiled.string, compiled.params)).fetchall()
 
 
 def _device_gallery(device: str) -> CaseGallery:
@@ -151,8 +156,3 @@ def _device_gallery(device: str) -> CaseGallery:
     from pipeline.device.match import DeviceCaseGallery
 
     return DeviceCaseGallery(device)
-
-
-def _array(vector: Any) -> NDArray[np.float32]:
-    """pgvector's value as float32 numpy (the adapter returns its own ``Vector`` type)."""
-    return np.asarray(vector.to_numpy() if hasattr(vector, "to_numpy") else vector, dtype=np.float32)

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from configs.settings import ModelSettings, PipelineSettings, ScanSettings
+from configs.settings import MatchingSettings, ModelSettings, PipelineSettings, ScanSettings
 from models.registry import resolve_pack
 from serving.scans.sources import SourceItem, list_source
 from serving.scans.stages import Batch, EmbedStage, LocateStage, ReadStage, StageModels
@@ -41,9 +41,11 @@ class Scanner:
         models: ModelSettings,
         pipeline: PipelineSettings,
         scan: ScanSettings,
+        matching: MatchingSettings | None = None,
     ) -> None:
         self.db, self.photos_dir = db, photos_dir
         self.models, self.pipeline, self.scan = models, pipeline, scan
+        self.policy = (matching or MatchingSettings()).policy()
 
     def run(
         self,
@@ -67,7 +69,7 @@ class Scanner:
             items = list_source(request.source, allowed=allowed)
         pack = resolve_pack(request.pack, self.models.sources())
         progress = ScanProgress.resumed(job.progress_detail, files=len(items), attempt=job.attempts)
-        writer = BatchWriter(self.db, job, pack, request, progress, self.scan, lease)
+        writer = BatchWriter(self.db, job, pack, request, progress, self.scan, lease, self.policy)
         logger.info("scan job %s: %d files, attempt %d", job.id, len(items), job.attempts)
         for batch in self.batches(items, request) if items else ():
             cancelled = writer.write(batch)

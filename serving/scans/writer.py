@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from configs.settings import ScanSettings
 from models.packs import ModelPack
+from pipeline.gallery import MatchPolicy
 from pipeline.types import Face
 from serving.metrics import metrics
 from serving.scans.stages import Batch, FaceBlock
@@ -71,10 +72,11 @@ class BatchWriter:
         progress: ScanProgress,
         scan: ScanSettings,
         lease: timedelta,
+        policy: MatchPolicy,
     ) -> None:
         self.db, self.job, self.request, self.progress, self.scan, self.lease = db, job, request, progress, scan, lease
-        info = PackInfo(pack.name, pack.calibration.threshold())
-        self.recorder = SightingRecorder(info, LiveGallery(info, pack.calibration), scan.matches_per_face)
+        info = PackInfo.of(pack, policy)
+        self.recorder = SightingRecorder(info, LiveGallery(info), scan.matches_per_face)
         self.dimension = pack.embedder.embedding_size
 
     def write(self, batch: Batch) -> bool:

@@ -6,14 +6,14 @@ import asyncio
 import base64
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from pipeline.crops import encode_jpeg
-from pipeline.match import Candidate
+from pipeline.gallery import Ranking
 from pipeline.types import Face
 from serving.auth.policy import ROLES, Action, authorize_case
 from serving.deployments.messages import LocatedPhoto, PhotoError
@@ -21,7 +21,15 @@ from serving.errors import EnrolmentError
 from serving.services.chain import call_stage
 from serving.services.references import Chosen, EnrolmentRules, FaceChoice, IntakeWarning, choose_reference
 from serving.services.retro import queue_retro_search
-from serving.services.sightings import PackInfo, PhotoRecord, Sighting, SightingRecorder, add_image, new_faces
+from serving.services.sightings import (
+    PackInfo,
+    PhotoRecord,
+    Sighting,
+    SightingRecorder,
+    add_image,
+    new_faces,
+    probe_day,
+)
 from storage.audit import AuditLog
 from storage.database import Database
 from storage.errors import ConflictError, InvalidTransitionError
@@ -33,11 +41,13 @@ from storage.tables import CaseStatus, ImageSource, User
 
 @dataclass(frozen=True)
 class Intake:
-    """How a reference photo is taken in: which face (None: the one the photo is of), strictness, its date."""
+    """How a reference photo is taken in: which face (None: the one the photo is of), strictness, its
+    date, and the person's age in it when the reporter knows it."""
 
     choice: FaceChoice | None = None
     strict: bool = False
     taken_at: datetime | None = None
+    age_years: float | None = None
 
 
 @dataclass(frozen=True)
@@ -88,29 +98,31 @@ class FaceService:
         )
         return Analysis(located=located, vectors=vectors)
 
-    async def search(self, photo: bytes, *, k: int) -> tuple[Analysis, list[list[Candidate]]]:
-        """Every face of the photo and its ``k`` closest cases; nothing is stored."""
+    async def search(self, photo: bytes, *, k: int, day: date | None = None) -> tuple[Analysis, Ranking]:
+        """Every face of the photo (taken on ``day``, else today) and its ``k`` closest cases, with
+        those put forward across an age gap; nothing is stored."""
         analysis = await self.analyse(photo)
-        candidates = (
-            await call_stage("matcher", self.matcher.search, analysis.vectors, k) if len(analysis.vectors) else []
-        )
-        return analysis, candidates
+        ranking = await call_stage("matcher", self.matcher.search, analysis.vectors, k, day or probe_day(None))
+        return analysis, ranking
 
-    async def search_for(self, user: User, photo: bytes, *, k: int) -> tuple[Analysis, list[list[Candidate]]]:
+    async def search_for(self, user: User, photo: bytes, *, k: int) -> tuple[Analysis, Ranking]:
         """A person's search: candidates under the threshold only for roles that review matches; audited
         (who, how many faces and candidates: never the photo or its faces)."""
-        analysis, candidates = await self.search(photo, k=k)
+        analysis, ranking = await self.search(photo, k=k)
         if user.role not in ROLES[Action.REVIEW_MATCH]:
-            candidates = [[c for c in hits if c.above_threshold] for hits in candidates]
-        await asyncio.to_thread(self._audit_search, user, analysis, candidates)
-        return analysis, candidates
+            shown = [[c for c in hits if c.above_threshold] for hits in ranking.candidates]
+            ranking = replace(ranking, candidates=shown)
+        await asyncio.to_thread(self._audit_search, user, analysis, ranking)
+        return analysis, ranking
 
-    def _audit_search(self, user: User, analysis: Analysis, candidates: list[list[Candidate]]) -> None:
+    def _audit_search(self, user: User, analysis: Analysis, ranking: Ranking) -> None:
+        candidates = ranking.candidates
         details = {
             "pack": self.pack.name,
             "faces": len(analysis.located.faces.faces),
             "candidates": sum(len(hits) for hits in candidates),
             "above_threshold": sum(c.above_threshold for hits in candidates for c in hits),
+            "age_gap": sum(c.age_gap is not None for hits in candidates for c in hits),
         }
         with self.db.transaction() as session:
             AuditLog(session).append(actor=f"user:{user.id}", action="search", details=details)
@@ -118,11 +130,12 @@ class FaceService:
     async def record_sighting(
         self, photo: bytes, *, suffix: str, user: User, taken_at: datetime | None, k: int
     ) -> Sighting:
-        """Store the photo and its faces, and a pending match for every candidate above threshold."""
-        analysis, candidates = await self.search(photo, k=k)
+        """Store the photo and its faces, and a pending match for every candidate above threshold or
+        put forward across an age gap."""
+        analysis, ranking = await self.search(photo, k=k, day=probe_day(taken_at))
         digest, uri = await asyncio.to_thread(self.photos.put, photo, suffix=suffix)
         record = _photo_record(analysis, digest, uri, len(photo), user, ImageSource.UPLOAD, taken_at)
-        return await asyncio.to_thread(self._store_sighting, analysis, candidates, record, user)
+        return await asyncio.to_thread(self._store_sighting, analysis, ranking, record, user)
 
     async def enrol(self, case_id: uuid.UUID, photo: bytes, *, suffix: str, user: User, intake: Intake) -> Enrolment:
         """Add a reference photo to a case: the face chosen (or the one the photo is of), or
@@ -132,7 +145,9 @@ class FaceService:
         chosen = self._choose(analysis.located, intake)
         digest, uri = await asyncio.to_thread(self.photos.put, photo, suffix=suffix)
         record = _photo_record(analysis, digest, uri, len(photo), user, ImageSource.CASE_REFERENCE, intake.taken_at)
-        enrolment = await asyncio.to_thread(self._store_reference, analysis, chosen.index, case_id, record, user)
+        enrolment = await asyncio.to_thread(
+            self._store_reference, analysis, chosen.index, case_id, record, user, intake.age_years
+        )
         return replace(enrolment, faces_found=len(analysis.located.faces.faces), warnings=chosen.warnings)
 
     def _check_case(self, case_id: uuid.UUID, user: User) -> None:
@@ -151,9 +166,7 @@ class FaceService:
         except EnrolmentError as exc:
             raise EnrolmentError(exc.code, str(exc), faces=found_faces(located)) from None
 
-    def _store_sighting(
-        self, analysis: Analysis, candidates: list[list[Candidate]], record: PhotoRecord, user: User
-    ) -> Sighting:
+    def _store_sighting(self, analysis: Analysis, ranking: Ranking, record: PhotoRecord, user: User) -> Sighting:
         with self.db.transaction() as session:
             return self.recorder.record(
                 session,
@@ -161,11 +174,17 @@ class FaceService:
                 faces=analysis.located.faces.faces,
                 vectors=analysis.vectors,
                 actor=f"user:{user.id}",
-                candidates=candidates,
+                ranking=ranking,
             )
 
     def _store_reference(
-        self, analysis: Analysis, index: int, case_id: uuid.UUID, record: PhotoRecord, user: User
+        self,
+        analysis: Analysis,
+        index: int,
+        case_id: uuid.UUID,
+        record: PhotoRecord,
+        user: User,
+        age_years: float | None,
     ) -> Enrolment:
         face = analysis.located.faces.faces[index]
         with self.db.transaction() as session:
@@ -178,11 +197,9 @@ class FaceService:
                 if not np.allclose(np.asarray(existing[0].box, np.float32), face.box, atol=2.0):
                     raise ConflictError("this photo is already a reference of the case, with another of its faces")
                 return Enrolment(case_id, image.id, existing[0].id, face, False)
+            chosen = new_faces(analysis.located.faces.faces, analysis.vectors)[index]
             [row] = FaceRepository(session).add(
-                image_id=image.id,
-                pack=self.pack.name,
-                faces=new_faces(analysis.located.faces.faces, analysis.vectors)[index : index + 1],
-                case_id=case_id,
+                image_id=image.id, pack=self.pack.name, faces=[replace(chosen, age_years=age_years)], case_id=case_id
             )
             if CaseRepository(session).get(case_id=case_id).matchable:
                 queue_retro_search(session, [row])  # sightings stored before the case had this photo

@@ -6,18 +6,17 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from configs.settings import SmtpSettings
-from pipeline.calibration import Calibration
 from serving.metrics import metrics
 from serving.scans.scanner import Scanner
 from serving.services.delivery import send_email, send_webhook
 from serving.services.notify import DELIVERY_JOBS, Event, Notifier, webhook_secret
 from serving.services.retro import RETRO_JOB, retro_search
 from serving.services.scans import SCAN_JOB
+from serving.services.sightings import PackInfo
 from serving.services.sync import SYNC_JOB, Syncer
 from storage.database import Database
 from storage.erasure import ErasureReason, erase_case
@@ -37,14 +36,6 @@ class UnknownJobError(Exception):
     """Raised when a job's kind has no handler here."""
 
 
-@dataclass(frozen=True)
-class Matching:
-    """The pack a worker matches with, and what its scores mean (for retro searches)."""
-
-    pack: str
-    calibration: Calibration
-
-
 class JobHandlers:
     def __init__(
         self,
@@ -53,7 +44,7 @@ class JobHandlers:
         smtp: SmtpSettings,
         server_secret: str,
         *,
-        matching: Matching | None = None,
+        matching: PackInfo | None = None,
         scanner: Scanner | None = None,
         syncer: Syncer | None = None,
         lease: timedelta = timedelta(minutes=2),
@@ -132,12 +123,7 @@ class JobHandlers:
         if self.matching is None:
             raise UnknownJobError("this worker has no pack to match with")
         with self.db.transaction() as session:
-            return retro_search(
-                session,
-                face_id=uuid.UUID(payload["face_id"]),
-                calibration=self.matching.calibration,
-                pack=self.matching.pack,
-            )
+            return retro_search(session, face_id=uuid.UUID(payload["face_id"]), pack=self.matching)
 
     def scan(self, payload: dict[str, Any], job: Job) -> dict[str, Any]:
         if self.scanner is None:

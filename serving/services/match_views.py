@@ -13,13 +13,12 @@ from datetime import date, datetime
 import numpy as np
 from sqlalchemy.orm import Session
 
+from pipeline.ages import years_between
 from pipeline.calibration import Calibration
 from storage.errors import NotFoundError
 from storage.repositories.cases import CaseRepository
 from storage.repositories.faces import FaceRepository
 from storage.tables import Case, Face, Image, Match
-
-DAYS_PER_YEAR = 365.25
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ class FaceSeen:
     detection_score: float
     quality: float
     taken_at: datetime | None
-    age_years: float | None  # the person's age in the photo, from the case's date of birth
+    age_years: float | None  # the person's age in the photo: as stated for it, else from the date of birth
     similarity: float | None = None  # to the sighting face (references only)
     false_accept_rate: float | None = None
     years_apart: float | None = None  # sighting photo taken this long after the reference
@@ -77,16 +76,9 @@ def _seen(session: Session, face: Face, born: date | None) -> FaceSeen:
         detection_score=round(float(face.detection_score), 4),
         quality=round(float(face.quality), 4),
         taken_at=taken,
-        age_years=_years(born, taken),
+        age_years=round(face.age_years, 1) if face.age_years is not None else _years(born, taken),
     )
 
 
 def _years(start: date | datetime | None, end: date | datetime | None) -> float | None:
-    if start is None or end is None:
-        return None
-    days = (_day(end) - _day(start)).days
-    return round(days / DAYS_PER_YEAR, 1)
-
-
-def _day(moment: date | datetime) -> date:
-    return moment.date() if isinstance(moment, datetime) else moment
+    return None if start is None or end is None else round(years_between(start, end), 1)

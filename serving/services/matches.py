@@ -96,8 +96,8 @@ class MatchService:
                 reviewer_id=user.id,
                 decision=decision,
                 note=note,
-                pack=self.pack.name,
-                threshold=self.pack.threshold,
+                pack=current.pack,
+                threshold=current.threshold,  # the one the match was found at
                 confirmations_required=2 if self.two_person_rule else 1,
             )
             metrics().reviews.inc(tags={"decision": decision.value})

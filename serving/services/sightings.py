@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 
 import numpy as np
 import sqlalchemy as sa
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
-from pipeline.calibration import Calibration
-from pipeline.match import Candidate, CaseGallery, rank_candidates
+from models.packs import ModelPack
+from pipeline.calibration import Calibration, OperatingPoint
+from pipeline.gallery import Candidate, CaseGallery, MatchPolicy, Ranking, rank_candidates
 from pipeline.types import Face
 from serving.metrics import metrics
 from serving.services.notify import Event, Notifier, case_workers
@@ -34,11 +35,21 @@ MATCHES_PER_FACE = 10  # cases a face is compared with when no caller says other
 
 @dataclass(frozen=True)
 class PackInfo:
-    """The pack in force: its name, operating threshold and, where known, the score → FAR table."""
+    """The pack in force: its name, what its scores mean (the score → FAR table) and how candidates
+    are judged (the operating point as the gallery grows, children's photos years before)."""
 
     name: str
-    threshold: float
-    calibration: Calibration | None = None
+    calibration: Calibration
+    policy: MatchPolicy = field(default_factory=MatchPolicy)
+
+    @classmethod
+    def of(cls, pack: ModelPack, policy: MatchPolicy) -> PackInfo:
+        return cls(pack.name, pack.calibration, policy)
+
+
+def probe_day(taken_at: datetime | None) -> date:
+    """The day a searched photo shows: when it was taken, else today (it shows someone now)."""
+    return (taken_at or datetime.now(UTC)).date()
 
 
 @dataclass(frozen=True)
@@ -80,8 +91,8 @@ class LiveGallery:
     look (one cheap query), so a batch job matches against the cases as they are when it writes.
     """
 
-    def __init__(self, pack: PackInfo, calibration: Calibration) -> None:
-        self.pack, self.calibration = pack, calibration
+    def __init__(self, pack: PackInfo) -> None:
+        self.pack = pack
         self.gallery = CaseGallery()
         self.version: tuple[object, ...] | None = None
 
@@ -92,8 +103,9 @@ class LiveGallery:
             self.gallery.replace(faces.open_case_faces(pack=self.pack.name))
             self.version = version
 
-    def candidates(self, vectors: NDArray[np.float32], k: int) -> list[list[Candidate]]:
-        return rank_candidates(self.gallery, self.calibration, vectors, k)
+    def rank(self, vectors: NDArray[np.float32], k: int, day: date) -> Ranking:
+        pack = self.pack
+        return rank_candidates(self.gallery, pack.calibration, vectors, k, policy=pack.policy, probe_day=day)
 
 
 @dataclass(frozen=True)
@@ -129,19 +141,20 @@ class SightingRecorder:
         faces: Sequence[Face],
         vectors: NDArray[np.float32],
         actor: str,
-        candidates: Sequence[Sequence[Candidate]] | None = None,
+        ranking: Ranking | None = None,
         audit: bool = True,
     ) -> Sighting:
-        """Store one photo; a photo stored before is returned as it was. ``audit=False``: the caller audits."""
+        """Store one photo; a photo stored before is returned as it was. ``audit=False``: the caller audits.
+        ``ranking``: the Matcher's candidates for ``vectors`` (else the recorder's gallery ranks them)."""
         image, created = add_image(session, photo)
         if not created:
             return Sighting(image.id, False, stored_faces(session, image.id))
-        if candidates is None:
-            candidates = self._candidates(vectors)
+        if ranking is None:
+            ranking = self._rank(vectors, probe_day(photo.taken_at))
         rows = FaceRepository(session).add(image_id=image.id, pack=self.pack.name, faces=new_faces(faces, vectors))
         stored = [
-            StoredFace(row.id, face, self._matches(session, row.id, hits))
-            for row, face, hits in zip(rows, faces, candidates, strict=True)
+            StoredFace(row.id, face, self._matches(session, row.id, hits, ranking.point))
+            for row, face, hits in zip(rows, faces, ranking.candidates, strict=True)
         ]
         if audit:
             details = {"faces": len(rows), "matches": _count_matches(stored), "source": photo.source.value}
@@ -178,16 +191,19 @@ class SightingRecorder:
             )
         return sightings
 
-    def _candidates(self, vectors: NDArray[np.float32]) -> list[list[Candidate]]:
+    def _rank(self, vectors: NDArray[np.float32], day: date) -> Ranking:
         if self.gallery is None:
             raise ValueError("a recorder without a gallery needs the candidates from its caller")
-        return self.gallery.candidates(vectors, self.matches_per_face)
+        return self.gallery.rank(vectors, self.matches_per_face, day)
 
-    def _matches(self, session: Session, face_id: uuid.UUID, hits: Sequence[Candidate]) -> list[Match]:
-        """A pending match per case above threshold; the people working a case hear of new ones."""
+    def _matches(
+        self, session: Session, face_id: uuid.UUID, hits: Sequence[Candidate], point: OperatingPoint
+    ) -> list[Match]:
+        """A pending match per case above threshold or put forward across an age gap; the people
+        working a case hear of new ones."""
         repository, made = MatchRepository(session), []
         for hit in hits:
-            if not hit.above_threshold:
+            if not hit.for_review:
                 continue
             match, fresh = repository.record(
                 case_id=hit.case_id,
@@ -196,7 +212,10 @@ class SightingRecorder:
                 similarity=hit.similarity,
                 false_accept_rate=hit.false_accept_rate,
                 pack=self.pack.name,
-                threshold=self.pack.threshold,
+                threshold=point.threshold,
+                operating_far=point.far,
+                gallery_faces=point.gallery_faces,
+                age_gap=hit.age_gap,
             )
             if fresh:
                 announce(session, match)
@@ -244,11 +263,17 @@ def announce(session: Session, match: Match) -> None:
     """A new candidate match: tell the people who work the case."""
     metrics().matches_created.inc()
     case = CaseRepository(session).get(case_id=match.case_id)
+    across = (
+        f" Put forward across an age gap: the reference photo shows the person at {match.reference_age_years:g}, "
+        f"{match.years_apart:g} years before; the score means less than usual."
+        if match.age_gap
+        else ""
+    )
     event = Event(
         NotificationKind.MATCH_FOUND,
         f"Possible match for case {case.number}",
         f"A sighting resembles the case (similarity {match.similarity:.2f}, "
-        f"false-accept rate {match.false_accept_rate:.0e}). It waits for review.",
+        f"false-accept rate {match.false_accept_rate:.0e}).{across} It waits for review.",
         case_id=case.id,
         match_id=match.id,
     )

@@ -22,7 +22,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from configs.settings import ExternalSettings
-from pipeline.calibration import Calibration
 from pipeline.errors import ImageError
 from serving.external.fetch import FetchError, FetchRefusedError, fetch
 from serving.external.remote import RemoteError, RemoteSource, Watermark, open_source
@@ -69,10 +68,9 @@ class Syncer:
         analyser: Analyser,
         photos: PhotoStore,
         pack: PackInfo,
-        calibration: Calibration,
     ) -> None:
         self.db, self.box, self.settings, self.analyser, self.photos = db, box, settings, analyser, photos
-        self.recorder = SightingRecorder(pack, LiveGallery(pack, calibration))
+        self.recorder = SightingRecorder(pack, LiveGallery(pack))
 
     def run(
         self,

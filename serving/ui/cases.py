@@ -92,10 +92,11 @@ async def add_photo(
     viewer: Posted,
     photo: Photo,
     taken_on: Annotated[str, Form(max_length=10)] = "",
+    age: Annotated[str, Form(max_length=8)] = "",
     strict: Annotated[bool, Form()] = False,
 ) -> HTMLResponse:
     """A reference photo; with several faces and none standing out, the next page asks which one."""
-    intake = Intake(strict=strict, taken_at=_noon(taken_on))
+    intake = Intake(strict=strict, taken_at=_noon(taken_on), age_years=_age(age))
     return await _enrol(request, state, viewer, case_id, photo.data, photo.suffix, intake)
 
 
@@ -112,7 +113,10 @@ async def choose_face(request: Request, case_id: uuid.UUID, state: State, viewer
         raise InvalidArgumentError("choose one of the faces") from None
     suffix = _text(form, "suffix")
     intake = Intake(
-        choice=FaceChoice(index=index), strict=_text(form, "strict") == "true", taken_at=_noon(_text(form, "taken_on"))
+        choice=FaceChoice(index=index),
+        strict=_text(form, "strict") == "true",
+        taken_at=_noon(_text(form, "taken_on")),
+        age_years=_age(_text(form, "age")),
     )
     return await _enrol(request, state, viewer, case_id, data, suffix if _SUFFIX.match(suffix) else "", intake)
 
@@ -160,6 +164,7 @@ def _choose_page(
         digest=hashlib.sha256(data).hexdigest(),
         suffix=suffix,
         taken_on=intake.taken_at.date().isoformat() if intake.taken_at else "",
+        age="" if intake.age_years is None else f"{intake.age_years:g}",
         strict=intake.strict,
     )
 
@@ -185,6 +190,19 @@ async def _held_photo(form: FormData, limit: int) -> bytes:
 def _text(form: FormData, name: str) -> str:
     value = form.get(name)
     return value if isinstance(value, str) else ""
+
+
+def _age(text: str) -> float | None:
+    """The person's age in the photo from the form's field (empty: not known)."""
+    if not text.strip():
+        return None
+    try:
+        age = float(text)
+    except ValueError:
+        raise InvalidArgumentError("the age in the photo is not a number of years") from None
+    if not 0 <= age <= 130:
+        raise InvalidArgumentError("the age in the photo must lie between 0 and 130 years")
+    return age
 
 
 def _noon(day: str) -> datetime | None:

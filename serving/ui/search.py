@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from pipeline.crops import encode_jpeg
-from pipeline.match import Candidate
+from pipeline.gallery import Candidate, Ranking
 from serving.api.deps import Photo, State
 from serving.auth.policy import Action, authorize
 from serving.services.faces import Analysis
@@ -47,17 +47,17 @@ def search_page(request: Request, viewer: Signed) -> HTMLResponse:
 @router.post("/search")
 async def search(request: Request, state: State, viewer: Posted, photo: Photo) -> HTMLResponse:
     authorize(viewer.user, Action.SEARCH)
-    analysis, candidates = await state.faces.search(photo.data, k=CANDIDATES)
-    faces = await asyncio.to_thread(_found, state, viewer, analysis, candidates)
-    return render(request, "search.html", faces=faces, pack=state.faces.pack)
+    analysis, ranking = await state.faces.search_for(viewer.user, photo.data, k=CANDIDATES)
+    faces = await asyncio.to_thread(_found, state, viewer, analysis, ranking)
+    return render(request, "search.html", faces=faces, pack=state.faces.pack, point=ranking.point)
 
 
-def _found(state: State, viewer: Viewer, analysis: Analysis, candidates: list[list[Candidate]]) -> list[FoundFace]:
+def _found(state: State, viewer: Viewer, analysis: Analysis, ranking: Ranking) -> list[FoundFace]:
     located = analysis.located
     found = []
     for k, face in enumerate(located.faces.faces):
         hits = []
-        for candidate in candidates[k] if candidates else []:
+        for candidate in ranking.candidates[k] if ranking.candidates else []:
             try:
                 hits.append(Hit(state.cases.get(viewer.user, candidate.case_id), candidate))
             except NotFoundError:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,8 @@ from pgvector.sqlalchemy import Vector
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from pipeline.ages import photo_age
+from pipeline.gallery import GalleryFace
 from storage.errors import InvalidArgumentError
 from storage.indexes import DEFAULT_EF_SEARCH, check_indexable, pack_literal
 from storage.repositories.common import get_or_raise
@@ -37,6 +40,7 @@ class NewFace:
     detection_score: float
     quality: float
     embedding: NDArray[np.float32] | Sequence[float]
+    age_years: float | None = None  # reference faces: the person's age in the photo, as stated
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,34 @@ class FaceHit:
     image_id: uuid.UUID
     case_id: uuid.UUID | None
     similarity: float
+
+
+def reference_faces(pack: str) -> sa.Select[*tuple[Any, ...]]:
+    """The reference faces of matchable cases of ``pack`` with what dates their photos (rows for
+    ``gallery_face``): one query for the service's matchers and the jobs' galleries."""
+    return (
+        sa.select(
+            Face.id,
+            Face.case_id,
+            Face.embedding,
+            Face.age_years,
+            Image.taken_at,
+            Case.date_of_birth,
+            Case.last_seen_at,
+        )
+        .join(Case, Case.id == Face.case_id)
+        .join(Image, Image.id == Face.image_id)
+        .where(Face.pack == pack, Case.matchable)
+    )
+
+
+def gallery_face(row: Any) -> GalleryFace:
+    """A row of ``reference_faces`` (SQLAlchemy's, or psycopg's named tuple) as a gallery entry."""
+    vector = row.embedding.to_numpy() if hasattr(row.embedding, "to_numpy") else row.embedding
+    age = photo_age(
+        taken_at=row.taken_at, date_of_birth=row.date_of_birth, stated_age=row.age_years, last_seen_at=row.last_seen_at
+    )
+    return GalleryFace(row.id, row.case_id, np.asarray(vector, np.float32), age)
 
 
 class ImageRepository:
@@ -124,6 +156,7 @@ class FaceRepository:
                 detection_score=float(face.detection_score),
                 quality=float(face.quality),
                 embedding=np.asarray(face.embedding, dtype=np.float32),
+                age_years=face.age_years,
             )
             for face in faces
         ]
@@ -135,14 +168,20 @@ class FaceRepository:
         query = sa.select(Face).where(Face.case_id == case_id).order_by(Face.created_at)
         return list(self.session.scalars(query.where(Face.pack == pack) if pack else query))
 
-    def open_case_faces(self, *, pack: str) -> list[tuple[uuid.UUID, uuid.UUID, NDArray[np.float32]]]:
-        """(face, case, embedding) of every reference face of a matchable case (open, consent recorded)."""
-        query = (
-            sa.select(Face.id, Face.case_id, Face.embedding)
-            .join(Case, Case.id == Face.case_id)
-            .where(Face.pack == pack, Case.matchable)
-        )
-        return [(row.id, row.case_id, np.asarray(row.embedding, np.float32)) for row in self.session.execute(query)]
+    def open_case_faces(self, *, pack: str) -> list[GalleryFace]:
+        """Every reference face of a matchable case (open, consent recorded), with the age in its photo."""
+        return [gallery_face(row) for row in self.session.execute(reference_faces(pack))]
+
+    def count_sightings(self, *, pack: str) -> int:
+        """Sighting faces of ``pack``: the gallery a case's reference face is searched against."""
+        query = sa.select(sa.func.count()).select_from(Face).where(Face.pack == pack, Face.case_id.is_(None))
+        return int(self.session.execute(query).scalar_one())
+
+    def sighting_days(self, *, face_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, date]:
+        """The day each sighting face's photo was taken, else the day it was stored."""
+        day = sa.func.coalesce(Image.taken_at, Image.created_at)
+        query = sa.select(Face.id, day.label("day")).join(Image, Image.id == Face.image_id)
+        return {row.id: row.day.date() for row in self.session.execute(query.where(Face.id.in_(list(face_ids))))}
 
     def gallery_version(self, *, pack: str) -> tuple[Any, ...]:
         """Changes whenever a reference face or an open case of ``pack`` is added, changed or removed."""

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from pipeline.ages import AgeGap
 from storage.errors import ConflictError, InvalidArgumentError, InvalidTransitionError
 from storage.repositories.common import Page, get_or_raise, paginate
 from storage.tables import Case, CasePriority, Match, MatchReview, ReviewDecision, ReviewStatus
@@ -52,8 +53,15 @@ class MatchRepository:
         false_accept_rate: float,
         pack: str,
         threshold: float,
+        operating_far: float | None = None,
+        gallery_faces: int | None = None,
+        age_gap: AgeGap | None = None,
     ) -> tuple[Match, bool]:
-        """The match of this case and face, and whether this call created it: re-runs add nothing."""
+        """The match of this case and face, and whether this call created it: re-runs add nothing.
+
+        operating_far, gallery_faces: the operating point ``threshold`` belongs to; age_gap: the match
+        was put forward by rank across an age gap (a child's reference photo), not by the threshold.
+        """
         statement = (
             insert(Match)
             .values(
@@ -65,6 +73,11 @@ class MatchRepository:
                 false_accept_rate=false_accept_rate,
                 pack=pack,
                 threshold=threshold,
+                operating_far=operating_far,
+                gallery_faces=gallery_faces,
+                age_gap=age_gap is not None,
+                reference_age_years=age_gap.reference_age_years if age_gap else None,
+                years_apart=age_gap.years_apart if age_gap else None,
                 status=ReviewStatus.PENDING,
             )
             .on_conflict_do_nothing(index_elements=["case_id", "face_id"])
@@ -85,11 +98,13 @@ class MatchRepository:
         min_similarity: float | None = None,
         created_from: datetime | None = None,
         created_to: datetime | None = None,
+        age_gap: bool | None = None,
         page: int = 1,
         page_size: int = 50,
     ) -> Page[Match]:
-        """Matches, most similar first, filtered by case, status, score and date."""
+        """Matches, most similar first, filtered by case, status, score, date and age gap (put forward by rank)."""
         conditions = [
+            Match.age_gap.is_(age_gap) if age_gap is not None else None,
             Match.case_id.in_(case_ids) if case_ids is not None else None,
             Match.status.in_(statuses) if statuses else None,
             Match.similarity >= min_similarity if min_similarity is not None else None,

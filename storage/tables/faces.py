@@ -77,6 +77,7 @@ class Face(Keyed, Base):
     __table_args__ = (
         sa.Index("ix_faces_pack_case", "pack", "case_id"),
         sa.CheckConstraint("vector_dims(embedding) = dimension", name="embedding_dimension"),
+        sa.CheckConstraint("age_years IS NULL OR age_years BETWEEN 0 AND 130", name="age_years_range"),
     )
 
     image_id: Mapped[uuid.UUID] = owner_key("images")
@@ -88,6 +89,8 @@ class Face(Keyed, Base):
     detection_score: Mapped[float] = mapped_column(sa.REAL)
     quality: Mapped[float] = mapped_column(sa.REAL)
     embedding: Mapped[list[float]] = mapped_column(Vector())
+    # A reference face: the person's age in the photo as the reporter stated it (else the date of birth tells).
+    age_years: Mapped[float | None] = mapped_column(sa.REAL)
 
 
 class Match(Keyed, Base):
@@ -103,6 +106,13 @@ class Match(Keyed, Base):
     false_accept_rate: Mapped[float] = mapped_column(sa.Double)
     pack: Mapped[str] = mapped_column(sa.String(64))
     threshold: Mapped[float] = mapped_column(sa.REAL)
+    # The operating point: the pair false-accept rate at ``threshold`` and the reference faces searched.
+    operating_far: Mapped[float | None] = mapped_column(sa.Double)
+    gallery_faces: Mapped[int | None]
+    # Put forward by rank, not the threshold: a child's reference photo taken years before the sighting.
+    age_gap: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    reference_age_years: Mapped[float | None] = mapped_column(sa.REAL)
+    years_apart: Mapped[float | None] = mapped_column(sa.REAL)
     status: Mapped[ReviewStatus] = mapped_column(enum_type(ReviewStatus, "review_status"), index=True)
     first_confirmed_by_id: Mapped[uuid.UUID | None] = owner_key("users", nullable=True, ondelete="SET NULL")
     reviewed_at: Mapped[datetime | None]

@@ -27,7 +27,7 @@ from pipeline.device.decode import decode_on_device
 from pipeline.device.engine import DeviceEngine
 from pipeline.device.match import DeviceCaseGallery
 from pipeline.errors import ImageError
-from pipeline.match import CaseGallery
+from pipeline.gallery import CaseGallery, GalleryFace
 from pipeline.photos import PhotoFaces
 from pipeline.types import ImageFaces
 
@@ -166,7 +166,7 @@ def _top_cases(names: list[str], results: list[ImageFaces], gallery: CaseGallery
             probes.append((parts[1], vector))
         else:
             identities[parts[1]] = uuid.uuid4()
-            gallery.add(uuid.uuid4(), identities[parts[1]], vector)
+            gallery.add(GalleryFace(uuid.uuid4(), identities[parts[1]], vector))
     names_of = {case: identity for identity, case in identities.items()}
     found = gallery.search(np.stack([vector for _, vector in probes]), 1)
     return [(identity, names_of[hits[0][0]]) for (identity, _), hits in zip(probes, found, strict=True)]

@@ -12,7 +12,8 @@ pytest.importorskip("torch", reason="the device path needs torch: pip install 's
 import torch
 
 from pipeline.device.match import DeviceCaseGallery, rank_cases_tensors
-from pipeline.match import CaseGallery, l2_normalize, rank_cases
+from pipeline.gallery import CaseGallery, GalleryFace
+from pipeline.match import l2_normalize, rank_cases
 
 
 def _vectors(rng: np.random.Generator, count: int, size: int = 128) -> np.ndarray:
@@ -35,7 +36,7 @@ def test_case_ranking_equals_numpy() -> None:
 def test_device_gallery_answers_like_the_numpy_gallery_through_changes() -> None:
     rng = np.random.default_rng(5)
     cases = [uuid.uuid4() for _ in range(40)]
-    rows = [(uuid.uuid4(), cases[int(rng.integers(0, 40))], vector) for vector in _vectors(rng, 200)]
+    rows = [GalleryFace(uuid.uuid4(), cases[int(rng.integers(0, 40))], vector) for vector in _vectors(rng, 200)]
     queries = _vectors(rng, 6)
     ours, reference = DeviceCaseGallery("cpu"), CaseGallery()
     for gallery in (ours, reference):
@@ -44,8 +45,8 @@ def test_device_gallery_answers_like_the_numpy_gallery_through_changes() -> None
     added = uuid.uuid4()
     for gallery in (ours, reference):
         gallery.remove_case(cases[0])
-        gallery.remove_face(rows[1][0])
-        gallery.add(added, cases[1], queries[0])
+        gallery.remove_face(rows[1].face_id)
+        gallery.add(GalleryFace(added, cases[1], queries[0]))
     found = ours.search(queries, 3)
     _assert_same_hits(found, reference.search(queries, 3))
     assert found[0][0] == (cases[1], pytest.approx(1.0), added)

@@ -7,7 +7,8 @@ import uuid
 import numpy as np
 import pytest
 
-from pipeline.match import CaseGallery, l2_normalize, search_gallery
+from pipeline.gallery import CaseGallery, GalleryFace
+from pipeline.match import l2_normalize, search_gallery
 
 
 def test_search_gallery_returns_best_first() -> None:
@@ -22,10 +23,10 @@ def test_gallery_ranks_cases_by_their_best_face() -> None:
     gallery = CaseGallery()
     a, b, c = (uuid.uuid4() for _ in range(3))
     faces = [uuid.uuid4() for _ in range(4)]
-    gallery.add(faces[0], a, np.array([1.0, 0.0, 0.0], np.float32))
-    gallery.add(faces[1], a, np.array([0.0, 1.0, 0.0], np.float32))
-    gallery.add(faces[2], b, np.array([0.8, 0.6, 0.0], np.float32))
-    gallery.add(faces[3], c, np.array([0.0, 0.0, 1.0], np.float32))
+    gallery.add(GalleryFace(faces[0], a, np.array([1.0, 0.0, 0.0], np.float32)))
+    gallery.add(GalleryFace(faces[1], a, np.array([0.0, 1.0, 0.0], np.float32)))
+    gallery.add(GalleryFace(faces[2], b, np.array([0.8, 0.6, 0.0], np.float32)))
+    gallery.add(GalleryFace(faces[3], c, np.array([0.0, 0.0, 1.0], np.float32)))
     [hits] = gallery.search(np.array([[0.0, 1.0, 0.0]], np.float32), k=2)
     assert [(case, face) for case, _, face in hits] == [(a, faces[1]), (b, faces[2])]
     assert hits[0][1] == pytest.approx(1.0) and hits[1][1] == pytest.approx(0.6)

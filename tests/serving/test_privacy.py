@@ -59,8 +59,7 @@ def test_a_failed_sighting_leaves_no_embedding_behind(
         settings=settings,
         analyser=EngineAnalyser(engine, max_pixels=40_000_000),
         photos=PhotoStore(tmp_path / "photos"),
-        pack=PackInfo(PACK, pack.calibration.threshold()),
-        calibration=pack.calibration,
+        pack=PackInfo(PACK, pack.calibration),
     )
     handlers = JobHandlers(db, PhotoStore(tmp_path / "photos"), SmtpSettings(), "x" * 40, syncer=syncer)
     service, admin = ExternalService(db, box, settings), make_user(Role.ADMIN)

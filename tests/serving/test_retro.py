@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,10 @@ import sqlalchemy as sa
 from models.registry import PackSources, load_engine, resolve_pack
 from pipeline.decode import read_image_file
 from pipeline.engine import EngineOptions, FaceEngine
+from pipeline.gallery import MatchPolicy
 from serving.services.cases import CaseService
 from serving.services.retro import RETRO_JOB, retro_search
+from serving.services.sightings import PackInfo
 from storage.database import Database
 from storage.jobs import JobQueue
 from storage.photos import PhotoStore
@@ -72,17 +75,17 @@ def test_a_new_reference_face_finds_the_sightings_stored_before(
         case = session.get(Case, case_id)
         assert case is not None
         case.assignee_id = make_user(Role.INVESTIGATOR).id
-    calibration = resolve_pack(PACK, PackSources()).calibration
+    pack = PackInfo.of(resolve_pack(PACK, PackSources()), MatchPolicy())
 
     with db.transaction() as session:
-        first = retro_search(session, face_id=reference.id, calibration=calibration, pack=PACK)
+        first = retro_search(session, face_id=reference.id, pack=pack)
     keys = matched_keys(db)
     assert first["new_matches"] == len(keys) >= len(person) - 2
     assert all(key.startswith("deepface_id06/") for key in keys)
     with db.transaction() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Notification)) == len(keys)
-        again = retro_search(session, face_id=reference.id, calibration=calibration, pack=PACK)
-        other_pack = retro_search(session, face_id=reference.id, calibration=calibration, pack="dlib")
+        again = retro_search(session, face_id=reference.id, pack=pack)
+        other_pack = retro_search(session, face_id=reference.id, pack=replace(pack, name="dlib"))
     assert again["new_matches"] == 0 and matched_keys(db) == keys
     assert "pack" in str(other_pack["skipped"])
 
@@ -92,10 +95,10 @@ def test_reopening_a_case_searches_its_faces_again(
 ) -> None:
     photo = sorted((faces_dir / "people" / "deepface_id06").iterdir())[0]
     case_id = enrol_into(db, engine, "Closed For A While", photo, status=CaseStatus.CLOSED)
-    calibration = resolve_pack(PACK, PackSources()).calibration
+    pack = PackInfo.of(resolve_pack(PACK, PackSources()), MatchPolicy())
     with db.transaction() as session:
         [reference] = FaceRepository(session).for_case(case_id=case_id)
-        assert retro_search(session, face_id=reference.id, calibration=calibration, pack=PACK) == {
+        assert retro_search(session, face_id=reference.id, pack=pack) == {
             "skipped": "the case is not open, or its consent is not recorded"
         }
     admin = make_user(Role.ADMIN)

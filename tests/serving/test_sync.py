@@ -138,8 +138,7 @@ def services(db: Database, engine: FaceEngine, tmp_path: Path) -> tuple[External
         settings=settings,
         analyser=EngineAnalyser(engine, max_pixels=40_000_000),
         photos=PhotoStore(tmp_path / "photos"),
-        pack=PackInfo(PACK, pack.calibration.threshold()),
-        calibration=pack.calibration,
+        pack=PackInfo(PACK, pack.calibration),
     )
     return ExternalService(db, box, settings), syncer
 

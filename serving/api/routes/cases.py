@@ -114,6 +114,7 @@ async def list_reference_photos(
             pack=f.pack,
             quality=f.quality,
             detection_score=f.detection_score,
+            age_years=f.age_years,
             created_at=f.created_at,
         )
         for f in faces

@@ -8,15 +8,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, status
 
+from pipeline.gallery import Candidate
 from pipeline.types import Face
 from serving.api.deps import Photo, State, errors, permitted
 from serving.api.schemas.faces import (
+    AgeGapOut,
     CandidateOut,
     EnrolmentProblem,
     EnrolResponse,
     FaceOut,
     IntakeWarningOut,
     MatchOut,
+    OperatingPointOut,
     PhotoInfo,
     SearchFaceOut,
     SearchResponse,
@@ -42,17 +45,23 @@ async def search(
 ) -> SearchResponse:
     """Every face of a photo with its closest open cases. Nothing is stored but an audit entry (who
     searched, how many faces and candidates); candidates under the threshold go to reviewers only."""
-    analysis, candidates = await state.faces.search_for(user, photo.data, k=k)
-    located = analysis.located
+    analysis, ranking = await state.faces.search_for(user, photo.data, k=k)
+    located, point = analysis.located, ranking.point
     return SearchResponse(
         pack=state.faces.pack.name,
-        threshold=state.faces.pack.threshold,
+        threshold=point.threshold,
+        operating_point=OperatingPointOut(
+            threshold=point.threshold,
+            false_accept_rate=point.far,
+            gallery_faces=point.gallery_faces,
+            expected_wrong_candidates=point.expected_wrong,
+        ),
         photo=_photo_info(
             located.faces.width, located.faces.height, located.format, located.notes, located.faces.padded_retry
         ),
         faces=[
-            SearchFaceOut(face=face_out(face), candidates=[CandidateOut(**vars(c)) for c in hits])
-            for face, hits in zip(located.faces.faces, candidates or [[]] * len(located.faces.faces), strict=True)
+            SearchFaceOut(face=face_out(face), candidates=[_candidate_out(c) for c in hits])
+            for face, hits in zip(located.faces.faces, ranking.candidates, strict=True)
         ],
     )
 
@@ -87,6 +96,15 @@ async def enrol_photo(
     face_box: Annotated[str | None, Form(pattern=_BOX, description="Or a box around it: x1,y1,x2,y2.")] = None,
     strict: Annotated[bool, Form(description="Refuse small, soft or crowded photos instead of warning.")] = False,
     taken_at: Annotated[datetime | None, Form(description="When the photo was taken, if known.")] = None,
+    age_years: Annotated[
+        float | None,
+        Form(
+            ge=0,
+            le=130,
+            description="The person's age in this photo, if known (else the date of birth and `taken_at` tell). "
+            "A child's photo compared with photos taken years later is put forward by rank, flagged `age_gap`.",
+        ),
+    ] = None,
 ) -> EnrolResponse:
     """Add a reference photo to a case. With several faces, the one the photo is of (largest, nearest
     the centre) is taken when it stands out; otherwise choose one with `face` or `face_box`. Refused
@@ -98,6 +116,7 @@ async def enrol_photo(
         choice=FaceChoice(index=face, box=box) if face is not None or box else None,
         strict=strict,
         taken_at=taken_at,
+        age_years=age_years,
     )
     enrolment = await state.faces.enrol(case_id, photo.data, suffix=photo.suffix, user=user, intake=intake)
     return EnrolResponse(
@@ -108,6 +127,17 @@ async def enrol_photo(
         created=enrolment.created,
         faces_found=enrolment.faces_found,
         warnings=[IntakeWarningOut(code=w.code, detail=w.detail) for w in enrolment.warnings],
+    )
+
+
+def _candidate_out(candidate: Candidate) -> CandidateOut:
+    gap = candidate.age_gap
+    return CandidateOut(
+        case_id=candidate.case_id,
+        similarity=candidate.similarity,
+        false_accept_rate=candidate.false_accept_rate,
+        above_threshold=candidate.above_threshold,
+        age_gap=AgeGapOut(reference_age_years=gap.reference_age_years, years_apart=gap.years_apart) if gap else None,
     )
 
 
@@ -148,6 +178,7 @@ def _sighting_out(sighting: Sighting, pack: str) -> SightingResponse:
                         similarity=m.similarity,
                         false_accept_rate=m.false_accept_rate,
                         status=m.status,
+                        age_gap=m.age_gap,
                     )
                     for m in stored.matches
                 ],

@@ -33,6 +33,9 @@ async def list_matches(
     min_similarity: Annotated[float | None, Query(ge=-1, le=1)] = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
+    age_gap: Annotated[
+        bool | None, Query(description="Only (true) or no (false) matches put forward across an age gap.")
+    ] = None,
     page: PageNumber = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[MatchDetail]:
@@ -45,6 +48,7 @@ async def list_matches(
         min_similarity=min_similarity,
         created_from=created_from,
         created_to=created_to,
+        age_gap=age_gap,
         page=page,
         page_size=page_size,
     )

@@ -77,6 +77,7 @@ class ReferencePhotoOut(BaseModel):
     pack: str
     quality: float
     detection_score: float
+    age_years: float | None = Field(description="The person's age in the photo, as stated when it was added.")
     created_at: datetime
 
 

@@ -17,13 +17,32 @@ class FaceOut(BaseModel):
     quality: float = Field(description="0-1 combination of size, sharpness and confidence.")
 
 
+class AgeGapOut(BaseModel):
+    reference_age_years: float = Field(description="The person's age in the reference photo.")
+    years_apart: float = Field(description="Years from the reference photo to the searched photo.")
+
+
 class CandidateOut(BaseModel):
     case_id: uuid.UUID
     similarity: float = Field(description="Cosine similarity of the face and the case's closest reference face.")
     false_accept_rate: float = Field(
         description="How often two different people score this high, from the pack's calibration."
     )
-    above_threshold: bool = Field(description="At or above the pack's operating threshold: worth a human review.")
+    above_threshold: bool = Field(description="At or above the operating threshold: worth a human review.")
+    age_gap: AgeGapOut | None = Field(
+        default=None,
+        description="Put forward by rank, whatever the threshold says: the case's reference photo shows a child "
+        "years before this photo, where scores mean less.",
+    )
+
+
+class OperatingPointOut(BaseModel):
+    threshold: float = Field(description="Similarity a candidate must reach to count as above threshold.")
+    false_accept_rate: float = Field(description="The false-accept rate per compared reference photo at `threshold`.")
+    gallery_faces: int = Field(description="Reference photos of open cases each face was compared with.")
+    expected_wrong_candidates: float = Field(
+        description="Wrong cases expected above `threshold` per face searched, by chance, at this gallery size."
+    )
 
 
 class SearchFaceOut(BaseModel):
@@ -40,7 +59,8 @@ class PhotoInfo(BaseModel):
 
 class SearchResponse(BaseModel):
     pack: str
-    threshold: float
+    threshold: float = Field(description="The operating point's threshold (as in `operating_point`).")
+    operating_point: OperatingPointOut
     photo: PhotoInfo
     faces: list[SearchFaceOut]
 
@@ -51,6 +71,7 @@ class MatchOut(BaseModel):
     similarity: float
     false_accept_rate: float
     status: ReviewStatus
+    age_gap: bool = Field(description="Put forward across an age gap (a child's reference photo), not by threshold.")
 
 
 class SightingFaceOut(BaseModel):

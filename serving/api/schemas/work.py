@@ -20,7 +20,16 @@ class MatchDetail(BaseModel):
     similarity: float
     false_accept_rate: float = Field(description="Calibrated; floored at the smallest rate the pack measured.")
     pack: str
-    threshold: float
+    threshold: float = Field(description="The threshold in force when the match was found (the operating point's).")
+    operating_far: float | None = Field(
+        description="The false-accept rate per compared photo at `threshold` (made stricter as the gallery grows)."
+    )
+    gallery_faces: int | None = Field(description="How many faces the searched face was compared with.")
+    age_gap: bool = Field(
+        description="Put forward by rank, not by the threshold: a child's reference photo taken years before."
+    )
+    reference_age_years: float | None = Field(description="With `age_gap`: the person's age in the reference photo.")
+    years_apart: float | None = Field(description="With `age_gap`: years between the reference photo and the sighting.")
     status: ReviewStatus
     first_confirmed_by_id: uuid.UUID | None = Field(description="Set while waiting for a second confirmation.")
     claimed_by_id: uuid.UUID | None = Field(description="The reviewer working on it, until `claimed_until`.")

@@ -31,7 +31,7 @@ def test_every_search_is_audited_without_biometric_data(service: Service, upload
     details = entries[-1].details
     assert details["faces"] == len(reply.json()["faces"]) and details["pack"] == "shared-scrfd"
     assert details["candidates"] == sum(len(f["candidates"]) for f in reply.json()["faces"])
-    assert set(details) == {"pack", "faces", "candidates", "above_threshold"}
+    assert set(details) == {"pack", "faces", "candidates", "above_threshold", "age_gap"}
 
 
 def test_retention_cannot_erase_by_the_back_door(service: Service) -> None:

@@ -249,8 +249,7 @@ def test_a_sync_refuses_a_bytes_photo_over_the_limit_and_goes_on(
         settings=ExternalSettings(photo_max_bytes=1_000_000),
         analyser=analyser,
         photos=PhotoStore(tmp_path / "photos"),
-        pack=PackInfo("shared-scrfd", 0.4),
-        calibration=calibration,
+        pack=PackInfo("shared-scrfd", calibration),
     )
     result = syncer.run(source.id)
     assert (result["status"], result["records_seen"], result["records_failed"]) == ("succeeded", 2, 2), result
