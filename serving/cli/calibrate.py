@@ -1,9 +1,11 @@
 """`sura calibrate PACK`: the pack's similarity → false-accept-rate table, measured on labelled photos.
 
 Impostor pairs are every pair of main faces of different people (identity folders plus
-impostor-only photos: on ../shared/calibration about 11.5 million, enough to read FAR 1e-5).
-The FARs must hold on photos the table was not fitted on, so the table is also fitted on a random
-half of the identities and its false-accept rates observed on the other half.
+impostor-only photos: on ../shared/calibration about 11.5 million, enough to read FAR 1e-5 and,
+roughly, 1e-6). The FARs must hold on photos the table was not fitted on, so the table is also
+fitted on a random half of the identities and its false-accept rates observed on the other half.
+It also prints what the service's default operating point keeps of the true matches as the
+gallery grows (``pipeline.calibration.operating_point``).
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ from typing import Any
 import click
 import numpy as np
 
-from configs.settings import get_settings
-from pipeline.calibration import Calibration
+from configs.settings import MatchingSettings, get_settings
+from pipeline.calibration import Calibration, operating_point
 from pipeline.evaluate import far_thresholds, observed_far, pair_scores, readable_fars, split_identities
 from serving.cli.common import load
 from serving.cli.evaluate import analyse
 from serving.cli.labelled import labelled_set
 
-FARS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5)
+FARS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
+GALLERIES = (1_000, 10_000, 100_000)  # reference faces, for the 1:N lines of the report
+MAX_WRONG = MatchingSettings().max_wrong_per_search
 CALIBRATION_DATA = Path("../shared/calibration")
 _DIRECTORY = click.Path(exists=True, file_okay=False, path_type=Path)
 
@@ -51,7 +55,7 @@ def calibrate(
     device: str | None,
     as_json: bool,
 ) -> None:
-    """Measure PACK's thresholds at FAR 1e-1 … 1e-5 and print (or --write) its [calibration] table."""
+    """Measure PACK's thresholds at FAR 1e-1 … 1e-6 and print (or --write) its [calibration] table."""
     labelled = labelled_set(data, impostors)
     if not labelled.identities:
         raise click.ClickException(f"{data} has no identity sub-folders with files")
@@ -84,6 +88,7 @@ def measure(embeddings: np.ndarray, labels: np.ndarray, operating_far: float = 1
     pairs = pair_scores(embeddings, labels)
     fars = readable_fars(len(pairs.impostor), FARS)
     thresholds = far_thresholds(pairs.impostor, fars)
+    fitted_table = Calibration(tuple(thresholds.items()), "", operating_far)
     half = split_identities(labels)
     fitted = pair_scores(embeddings[half], labels[half])
     held_out = pair_scores(embeddings[~half], labels[~half]).impostor
@@ -99,6 +104,19 @@ def measure(embeddings: np.ndarray, labels: np.ndarray, operating_far: float = 1
             "observed_far": {f"{far:g}": observed_far(held_out, t) for far, t in half_thresholds.items()},
         },
         "operating_far": operating_far,
+        "one_to_many": [_one_to_many(fitted_table, size, pairs.genuine) for size in GALLERIES],
+    }
+
+
+def _one_to_many(calibration: Calibration, gallery_faces: int, genuine: np.ndarray) -> dict[str, float]:
+    """The service's default operating point at this gallery size, and the share of genuine pairs it keeps."""
+    point = operating_point(calibration, gallery_faces, MAX_WRONG)
+    return {
+        "gallery_faces": gallery_faces,
+        "far": point.far,
+        "threshold": round(point.threshold, 4),
+        "tar": float(np.mean(genuine >= point.threshold)),
+        "expected_wrong": point.expected_wrong,
     }
 
 
@@ -166,6 +184,12 @@ def _as_text(report: dict[str, Any], table: str, manifest: Path | None) -> str:
         seen = held["observed_far"].get(far)
         check = "n/a" if seen is None else f"{seen:.2e} ({seen / float(far):.2f}×)"
         lines.append(f"{float(far):<8.0e} {threshold:<10.4f} {100 * report['tar'][far]:6.2f} %  {check}")
+    lines += ["", f"1:N at the default operating point (at most {MAX_WRONG} wrong cases per face searched):"]
+    lines += [
+        f"  {row['gallery_faces']:>7,} reference faces: FAR {row['far']:.0e}, threshold {row['threshold']:.4f}, "
+        f"TAR {100 * row['tar']:.2f} %, expected wrong cases per search {row['expected_wrong']:.2g}"
+        for row in report["one_to_many"]
+    ]
     lines += ["", table.rstrip("\n")]
     if manifest is not None:
         lines.append(f"written to {manifest}")

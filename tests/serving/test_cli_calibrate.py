@@ -121,3 +121,8 @@ def test_calibrated_far_holds_on_identities_it_was_not_fitted_on(tmp_path: Path)
     observed = report["held_out"]["observed_far"]["0.0001"]
     assert 0.5e-4 <= observed <= 2e-4, f"FAR fitted at 1e-4 on one half is {observed:.1e} on the other"
     assert "[calibration]" in report["table"] and "1e-4" in report["table"]
+    rows = report["one_to_many"]  # the service's default point keeps 0.1 wrong cases per search as galleries grow
+    assert [row["gallery_faces"] for row in rows] == [1_000, 10_000, 100_000]
+    assert [row["far"] for row in rows] == pytest.approx([1e-4, 1e-5, 1e-6])
+    assert all(row["expected_wrong"] == pytest.approx(0.1) for row in rows)
+    assert rows[0]["tar"] >= rows[1]["tar"] >= rows[2]["tar"] > 0.5
