@@ -307,6 +307,47 @@ def test_an_erased_case_disappears_from_every_page(service: Service, scene: dict
     assert owner.go(f"/ui/cases/{case['id']}").status == 404
 
 
+def test_a_childs_photo_from_the_case_page_puts_a_later_sighting_forward_flagged(
+    service: Service, browse: Browse, faces_dir: Path, tmp_path: Path
+) -> None:
+    """The age in the photo typed on the case page; a sighting years later, under any threshold, waits in
+    the queue marked "age gap" and the compare view says why."""
+    with service.client(Role.SUPERVISOR) as api:
+        case = api.post("/cases", json={"full_name": "Browser Child", "consent_biometric": True}).json()
+    child = fresh_copy(faces_dir / "people" / "deepface_id03" / "img48.jpg", tmp_path / "child.jpg")
+    later = fresh_copy(faces_dir / "people" / "fr_obama" / "examples__obama2.jpg", tmp_path / "later.jpg")
+    visit = browse()
+    visit.sign_in(SUPERVISOR)
+    visit.go(f"/ui/cases/{case['id']}")
+    visit.page.get_by_label("Photo of the person").set_input_files(child)
+    visit.page.get_by_label("Taken on").fill("2010-06-01")
+    visit.page.get_by_label("Age in the photo").fill("7")
+    with visit.page.expect_navigation():
+        visit.page.get_by_role("button", name="Add the photo").click()
+    expect(visit.page.locator("#added")).to_be_visible()
+    with service.client(Role.INVESTIGATOR) as api:
+        reply = eventually(lambda: _age_gap_sighting(api, later, case["id"]), within=10)
+    visit.go("/ui/queue")
+    row = visit.page.locator(f'tr[data-match="{reply}"]')
+    expect(row).to_contain_text("age gap")
+    row.get_by_role("button", name=f"Review the match for case {case['number']}").click()
+    expect(visit.page.locator("#age-gap-notice")).to_contain_text("a child of 7")
+    assert visit.csp_errors == []
+    with service.client(Role.SUPERVISOR) as api:
+        assert api.patch(f"/cases/{case['id']}", json={"status": "closed"}).status_code == 200
+
+
+def _age_gap_sighting(api: Any, photo: Path, case_id: str) -> str | None:
+    """The flagged match a sighting of ``photo`` made for the case (the photo is stored once: ask once it will)."""
+    found = api.post("/search", files={"photo": (photo.name, photo.read_bytes())}).json()
+    if not any(c["case_id"] == case_id and c["age_gap"] for f in found["faces"] for c in f["candidates"]):
+        return None
+    sighting = api.post("/sightings", files={"photo": (photo.name, photo.read_bytes())}).json()
+    [match] = [m for f in sighting["faces"] for m in f["matches"] if m["case_id"] == case_id]
+    assert match["age_gap"]
+    return str(match["match_id"])
+
+
 def _search(visit: Visit, photo: Path) -> Any:
     visit.go("/ui/search")
     visit.page.get_by_label("Photo").set_input_files(photo)
