@@ -188,14 +188,10 @@ def locate_each(locator: FaceLocator, images: Sequence[NDArray[np.uint8]]) -> li
     located = locator.locate(images)
     per_image = located.per_image([(int(i.shape[1]), int(i.shape[0])) for i in images])
     bounds = np.cumsum(np.r_[0, located.detections.counts()]).tolist()
-    return [
-        LocatedImage(faces, located.aligned.crops[bounds[n] : bounds[n + 1]]) for n, faces in enumerate(per_image)
-    ]
+    return [LocatedImage(faces, located.aligned.crops[bounds[n] : bounds[n + 1]]) for n, faces in enumerate(per_image)]
 
 
-def embed_groups(
-    embedder: FaceEmbedder, groups: Sequence[NDArray[np.uint8]], step: int
-) -> list[NDArray[np.float32]]:
+def embed_groups(embedder: FaceEmbedder, groups: Sequence[NDArray[np.uint8]], step: int) -> list[NDArray[np.float32]]:
     """The (F, D) embeddings of each group of aligned crops (F, S, S, 3), all groups in shared chunks."""
     counts = [len(group) for group in groups]
     if sum(counts) == 0:
