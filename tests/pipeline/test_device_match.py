@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 import numpy as np
 import pytest
@@ -11,8 +12,10 @@ pytest.importorskip("torch", reason="the device path needs torch: pip install 's
 
 import torch
 
+from pipeline.ages import PhotoAge
+from pipeline.calibration import Calibration
 from pipeline.device.match import DeviceCaseGallery, rank_cases_tensors
-from pipeline.gallery import CaseGallery, GalleryFace
+from pipeline.gallery import CaseGallery, GalleryFace, rank_candidates
 from pipeline.match import l2_normalize, rank_cases
 
 
@@ -58,3 +61,25 @@ def _assert_same_hits(ours: list[list[tuple[uuid.UUID, float, uuid.UUID]]], expe
     np.testing.assert_allclose(
         [[s for _, s, _ in h] for h in ours], [[s for _, s, _ in h] for h in expected], rtol=1e-6
     )
+
+
+def test_device_gallery_ranks_candidates_and_age_gaps_like_the_numpy_gallery() -> None:
+    rng = np.random.default_rng(8)
+    cases = [uuid.uuid4() for _ in range(30)]
+    child = PhotoAge(date(2010, 1, 1), 7.0)
+    rows = [
+        GalleryFace(uuid.uuid4(), cases[i % 30], vector, child if i % 4 == 0 else None)
+        for i, vector in enumerate(_vectors(rng, 120, 16))
+    ]
+    queries = _vectors(rng, 4, 16)
+    calibration = Calibration(points=((1e-1, 0.1), (1e-3, 0.3), (1e-5, 0.5)), source="test")
+    found = []
+    for gallery in (DeviceCaseGallery("cpu"), CaseGallery()):
+        gallery.replace(rows)
+        found.append(rank_candidates(gallery, calibration, queries, 3, probe_day=date(2026, 1, 1)))
+    ours, expected = found
+    assert ours.point == expected.point
+    assert [[(c.case_id, c.age_gap) for c in hits] for hits in ours.candidates] == [
+        [(c.case_id, c.age_gap) for c in hits] for hits in expected.candidates
+    ]
+    assert any(c.age_gap for hits in ours.candidates for c in hits)
