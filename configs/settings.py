@@ -21,9 +21,9 @@ from models.insightface import RELEASE_URL
 from models.registry import DEFAULT_PACK, PACKS_FOLDER, PackSources
 from models.session import RuntimeOptions
 from pipeline.ages import AgeGapRule
+from pipeline.candidates import MatchPolicy
 from pipeline.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from pipeline.engine import EngineOptions
-from pipeline.gallery import MatchPolicy
 from storage.embedded import default_data_dir, default_home
 
 

@@ -23,6 +23,8 @@ embedding_size = 128          # optional: mean, std, channels, sha256
 source = "what the thresholds were measured on"
 operating_far = 1e-3
 thresholds = [[1e-2, 0.35], [1e-3, 0.45]]   # [false-accept rate, cosine threshold]
+centroid_2 = [[1e-2, 0.40], [1e-3, 0.50]]   # optional: a face against the centroid of a case
+centroid_3 = [[1e-2, 0.42], [1e-3, 0.52]]   # with 2 (3 or more) reference photos, per case
 """
 
 from __future__ import annotations
@@ -101,18 +103,31 @@ def _embedder(reader: _Reader, root: Path) -> EmbedderSpec:
 
 
 def _calibration(reader: _Reader) -> Calibration:
-    points = reader.get("thresholds", list)
+    centroid = tuple(
+        (int(key.removeprefix("centroid_")), _points(reader, key))
+        for key in sorted(reader.data)
+        if key.startswith("centroid_") and key.removeprefix("centroid_").isdigit()
+    )
+    for m, _ in centroid:
+        if m < 2:
+            raise reader.error(f"centroid_{m}", "names too few photos: a centroid needs at least 2 per case")
+    return Calibration(
+        points=_points(reader, "thresholds"),
+        source=reader.get("source", str),
+        operating_far=reader.get("operating_far", float, 1e-3),
+        centroid=centroid,
+    )
+
+
+def _points(reader: _Reader, key: str) -> tuple[tuple[float, float], ...]:
+    points = reader.get(key, list)
     try:
         pairs = tuple((float(far), float(threshold)) for far, threshold in points)
     except (TypeError, ValueError) as exc:
-        raise reader.error("thresholds", "must be a list of [far, threshold] pairs") from exc
+        raise reader.error(key, "must be a list of [far, threshold] pairs") from exc
     if not pairs or any(not 0 < far <= 1 for far, _ in pairs):
-        raise reader.error("thresholds", "needs at least one pair with 0 < far <= 1")
-    return Calibration(
-        points=pairs,
-        source=reader.get("source", str),
-        operating_far=reader.get("operating_far", float, 1e-3),
-    )
+        raise reader.error(key, "needs at least one pair with 0 < far <= 1")
+    return pairs
 
 
 def _file(reader: _Reader, root: Path) -> ModelFile:

@@ -55,6 +55,25 @@ def pair_similarity(
     return np.einsum("pd,pd->p", embeddings[first], embeddings[second]).astype(np.float32)
 
 
+def centroid_scores(
+    embeddings: NDArray[np.float32], labels: NDArray[np.int64], photos: int, seed: int = 0
+) -> PairScores:
+    """Faces against case centroids: a case for every identity with more than ``photos`` photos, the
+    centroid of ``photos`` of them (drawn in a seeded order); genuine: its other photos, impostor:
+    every photo of everyone else. (N, D) unit embeddings with (N,) identity labels."""
+    rng = np.random.default_rng(seed)
+    identities, counts = np.unique(labels, return_counts=True)
+    genuine, impostor = [], []
+    for identity in identities[counts > photos]:
+        own = rng.permutation(np.flatnonzero(labels == identity))
+        centroid = embeddings[own[:photos]].sum(axis=0)
+        similarity = embeddings @ (centroid / max(float(np.linalg.norm(centroid)), 1e-12))
+        genuine.append(similarity[own[photos:]])
+        impostor.append(similarity[labels != identity])
+    empty = np.zeros(0, np.float32)
+    return PairScores(genuine=np.concatenate([empty, *genuine]), impostor=np.concatenate([empty, *impostor]))
+
+
 def far_thresholds(impostor: NDArray[np.float32], fars: tuple[float, ...]) -> dict[float, float]:
     """{far: the lowest threshold that at most that share of ``impostor`` scores exceeds}; -1 when all may."""
     ordered = np.sort(impostor)[::-1]

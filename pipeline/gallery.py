@@ -1,16 +1,16 @@
-"""The case gallery: reference faces of open cases, searched exactly, and candidates with their meaning.
+"""The case gallery: reference faces of open cases, searched exactly.
 
-A searched face meets every reference face; a case scores as its most similar reference photo.
-What a score means comes from the pack's calibration and the size of the gallery (the operating
-point). A child's reference photo taken years before the searched one is put forward by rank
-instead, flagged (``pipeline.ages``).
+A searched face meets every reference face, and the centroid (normalised mean) of each case
+with several photos; cases are ranked by their most similar photo. Children's photos are also
+searched by themselves, for the comparisons across an age gap (``pipeline.ages``). What the
+scores mean is ``pipeline.candidates``'s business.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pipeline.ages import DAYS_PER_YEAR, AgeGap, AgeGapRule, PhotoAge, across_gap
-from pipeline.calibration import Calibration, OperatingPoint, operating_point
+from pipeline.calibration import OperatingPoint
 from pipeline.match import CaseRanking, l2_normalize, rank_cases
 
 Hit = tuple[uuid.UUID, float, uuid.UUID]  # case, similarity of its best face, that face
@@ -35,14 +35,37 @@ class GalleryFace:
 
 
 @dataclass(frozen=True)
+class Centroids:
+    """The cases with several photos. case: (C,) rows of the index's ``case_ids``; photos: (C,) how
+    many; matrix: (C, D) unit centroids; column: a case's row here by its id."""
+
+    case: NDArray[np.int64]
+    photos: NDArray[np.int64]
+    matrix: NDArray[np.float32]
+    column: dict[uuid.UUID, int]
+
+
+@dataclass(frozen=True)
 class GalleryIndex:
-    """Faces sorted by case. face_case: (N,) rows of ``case_ids``; matrix: (N, D) unit rows, or where a
+    """Faces sorted by case. face_case: (N,) rows of ``case_ids``; starts: (cases + 1,) where each
+    case's faces begin; vectors: (N, D) unit rows on the CPU; matrix: the same, or where a
     ``DeviceCaseGallery`` keeps them."""
 
     face_ids: list[uuid.UUID]
     face_case: NDArray[np.int64]
     case_ids: list[uuid.UUID]
+    starts: NDArray[np.int64]
+    vectors: NDArray[np.float32]
+    centroids: Centroids
     matrix: Any
+
+
+@dataclass(frozen=True)
+class CentroidHit:
+    """A case's centroid against a searched face: its similarity and how many photos it averages."""
+
+    similarity: float
+    photos: int
 
 
 @dataclass(frozen=True)
@@ -87,14 +110,52 @@ class CaseGallery:
     def holds(self, case_id: uuid.UUID) -> bool:
         return any(face.case_id == case_id for face in self.faces.values())
 
+    def multi_photo_cases(self) -> int:
+        return len(self._built().centroids.case) if self.faces else 0
+
     def search(self, queries: NDArray[np.float32], k: int) -> list[list[Hit]]:
         """Per query: up to ``k`` (case, similarity of its best face, that face), best first."""
         if not self.faces or len(queries) == 0:
             return [[] for _ in range(len(queries))]
-        if self._index is None:
-            self._index = self._place(index_faces(list(self.faces.values())))
-        ranked = self._rank(l2_normalize(queries), self._index, k)
-        return case_hits(self._index, ranked)
+        index = self._built()
+        return case_hits(index, self._rank(l2_normalize(queries), index, k))
+
+    def search_centroids(
+        self, queries: NDArray[np.float32], point: OperatingPoint, wanted: list[set[uuid.UUID]]
+    ) -> list[dict[uuid.UUID, CentroidHit]]:
+        """Per query: the centroids of the ``wanted`` cases, and of every case whose centroid passes its
+        threshold at ``point``. Cases with several photos are far fewer than faces: on the CPU."""
+        if not self.faces or len(queries) == 0:
+            return [{} for _ in range(len(queries))]
+        index = self._built()
+        found = index.centroids
+        similarity = l2_normalize(queries) @ found.matrix.T  # (Q, C)
+        limit = np.full(len(found.case), np.inf)
+        for photos, threshold in point.centroid_thresholds:
+            limit[found.photos >= photos] = threshold
+        hits = []
+        for q, row in enumerate(similarity):
+            columns = set(np.flatnonzero(row >= limit).tolist())
+            columns |= {found.column[case] for case in wanted[q] if case in found.column}
+            hits.append(
+                {
+                    index.case_ids[found.case[c]]: CentroidHit(float(row[c]), int(found.photos[c]))
+                    for c in sorted(columns)
+                }
+            )
+        return hits
+
+    def best_faces(self, query: NDArray[np.float32], cases: list[uuid.UUID]) -> list[Hit]:
+        """The most similar photo of each of these cases to one (D,) query (on the CPU)."""
+        index, vector = self._built(), l2_normalize(np.asarray(query, np.float32)[None])[0]
+        rows = {case: row for row, case in enumerate(index.case_ids)}
+        found = []
+        for case in cases:
+            start, stop = int(index.starts[rows[case]]), int(index.starts[rows[case] + 1])
+            similarity = index.vectors[start:stop] @ vector
+            best = int(np.argmax(similarity))
+            found.append((case, float(similarity[best]), index.face_ids[start + best]))
+        return found
 
     def search_aged(
         self, queries: NDArray[np.float32], probe_day: date, rule: AgeGapRule, floor: float
@@ -114,6 +175,11 @@ class CaseGallery:
             [(hit, AgeGap.of(aged.ages[f], apart[f])) for hit, f in zip(hits, row, strict=True) if hit[1] >= floor]
             for hits, row in zip(case_hits(aged.faces, replace(ranked, face=faces)), faces, strict=True)
         ]
+
+    def _built(self) -> GalleryIndex:
+        if self._index is None:
+            self._index = self._place(index_faces(list(self.faces.values())))
+        return self._index
 
     def _place(self, index: GalleryIndex) -> GalleryIndex:
         """The index where searches run: as it is, on the CPU."""
@@ -137,14 +203,27 @@ class CaseGallery:
 
 
 def index_faces(faces: list[GalleryFace]) -> GalleryIndex:
-    """The faces sorted by case, as arrays (what ``rank_cases`` needs)."""
+    """The faces sorted by case, as arrays (what ``rank_cases`` needs), with the centroids of cases
+    of several photos."""
     ordered = sorted(faces, key=lambda face: face.case_id)
     case_ids = sorted({face.case_id for face in ordered})
     row = {case: i for i, case in enumerate(case_ids)}
     face_case = np.array([row[face.case_id] for face in ordered], dtype=np.int64)
     dimension = len(ordered[0].vector) if ordered else 0
-    matrix = l2_normalize(np.stack([face.vector for face in ordered])) if ordered else np.zeros((0, dimension))
-    return GalleryIndex([face.face_id for face in ordered], face_case, case_ids, matrix)
+    vectors = l2_normalize(np.stack([face.vector for face in ordered]) if ordered else np.zeros((0, dimension)))
+    counts = np.bincount(face_case, minlength=len(case_ids)).astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    face_ids = [face.face_id for face in ordered]
+    return GalleryIndex(face_ids, face_case, case_ids, starts, vectors, _centroids(vectors, counts, case_ids), vectors)
+
+
+def _centroids(vectors: NDArray[np.float32], counts: NDArray[np.int64], case_ids: list[uuid.UUID]) -> Centroids:
+    several = np.flatnonzero(counts >= 2)
+    if len(vectors) == 0:
+        return Centroids(several, counts[several], np.zeros((0, vectors.shape[1]), np.float32), {})
+    sums = np.add.reduceat(vectors, np.concatenate([[0], np.cumsum(counts)[:-1]]), axis=0)
+    column = {case_ids[case]: c for c, case in enumerate(several.tolist())}
+    return Centroids(several, counts[several], l2_normalize(sums[several]), column)
 
 
 def case_hits(index: GalleryIndex, ranked: CaseRanking) -> list[list[Hit]]:
@@ -153,78 +232,3 @@ def case_hits(index: GalleryIndex, ranked: CaseRanking) -> list[list[Hit]]:
         [(index.case_ids[c], float(s), index.face_ids[f]) for c, s, f in zip(cs, ss, fs, strict=True)]
         for cs, ss, fs in zip(ranked.case, ranked.similarity, ranked.face, strict=True)
     ]
-
-
-@dataclass(frozen=True)
-class MatchPolicy:
-    """How candidates are judged beyond their score.
-
-    max_wrong: wrong cases above threshold allowed per face searched, on average (None: the pack's
-    own operating point at any gallery size); age_gap: children's photos years before the searched
-    one (None: judged by the threshold like the rest).
-    """
-
-    max_wrong: float | None = 0.1
-    age_gap: AgeGapRule | None = field(default_factory=AgeGapRule)
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A case that resembles a face, with what its score means under the pack's calibration."""
-
-    case_id: uuid.UUID
-    similarity: float
-    false_accept_rate: float
-    above_threshold: bool
-    reference_face_id: uuid.UUID
-    age_gap: AgeGap | None = None  # below threshold, put forward by rank: a child's photo taken years before
-
-    @property
-    def for_review(self) -> bool:
-        """Worth a person's look: above the threshold, or put forward across an age gap."""
-        return self.above_threshold or self.age_gap is not None
-
-
-@dataclass(frozen=True)
-class Ranking:
-    """Candidates per face searched (best first) and the operating point they were judged at."""
-
-    point: OperatingPoint
-    candidates: list[list[Candidate]]
-
-
-def rank_candidates(
-    gallery: CaseGallery,
-    calibration: Calibration,
-    vectors: NDArray[np.float32],
-    k: int,
-    *,
-    policy: MatchPolicy | None = None,
-    probe_day: date | None = None,
-) -> Ranking:
-    """Per face embedding (F, D): the ``k`` closest open cases, and (with ``probe_day``, the day the
-    searched photo was taken) the cases put forward across an age gap, with their calibrated meaning."""
-    policy = policy or MatchPolicy()
-    point = operating_point(calibration, len(gallery.faces), policy.max_wrong)
-    vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
-    found = gallery.search(vectors, k)
-    rule = policy.age_gap
-    if rule is None or probe_day is None or not gallery.faces:
-        aged: list[list[tuple[Hit, AgeGap]]] = [[] for _ in found]
-    else:
-        aged = gallery.search_aged(vectors, probe_day, rule, calibration.threshold(rule.floor_far))
-    return Ranking(point, [_candidates(hits, more, calibration, point) for hits, more in zip(found, aged, strict=True)])
-
-
-def _candidates(
-    hits: list[Hit], aged: list[tuple[Hit, AgeGap]], calibration: Calibration, point: OperatingPoint
-) -> list[Candidate]:
-    gaps = {hit[0]: gap for hit, gap in aged}
-    chosen = hits + [hit for hit, _ in aged if hit[0] not in {case for case, _, _ in hits}]
-    rates = calibration.false_accept_rate(np.array([similarity for _, similarity, _ in chosen]))
-    candidates = []
-    for (case, similarity, face), rate in zip(chosen, rates, strict=True):
-        above = similarity >= point.threshold
-        # The flag says why a case is put forward: one above the threshold needs no other reason.
-        candidates.append(Candidate(case, similarity, float(rate), above, face, None if above else gaps.get(case)))
-    return sorted(candidates, key=lambda candidate: -candidate.similarity)

@@ -28,7 +28,8 @@ from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 
 from configs.settings import Settings
 from models.registry import resolve_pack
-from pipeline.gallery import CaseGallery, Ranking, rank_candidates
+from pipeline.candidates import Ranking, rank_candidates
+from pipeline.gallery import CaseGallery
 from serving.errors import NotReadyError
 from serving.metrics import metrics, timed
 from storage.errors import describe_error

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from configs.settings import ScanSettings
 from models.packs import ModelPack
-from pipeline.gallery import MatchPolicy
+from pipeline.candidates import MatchPolicy
 from pipeline.types import Face
 from serving.metrics import metrics
 from serving.scans.stages import Batch, FaceBlock

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from pipeline.candidates import Ranking
 from pipeline.crops import encode_jpeg
-from pipeline.gallery import Ranking
 from pipeline.types import Face
 from serving.auth.policy import ROLES, Action, authorize_case
 from serving.deployments.messages import LocatedPhoto, PhotoError

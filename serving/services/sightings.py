@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from models.packs import ModelPack
 from pipeline.calibration import Calibration, OperatingPoint
-from pipeline.gallery import Candidate, CaseGallery, MatchPolicy, Ranking, rank_candidates
+from pipeline.candidates import Candidate, MatchPolicy, Ranking, rank_candidates
+from pipeline.gallery import CaseGallery
 from pipeline.types import Face
 from serving.metrics import metrics
 from serving.services.notify import Event, Notifier, case_workers
@@ -215,6 +216,7 @@ class SightingRecorder:
                 threshold=point.threshold,
                 operating_far=point.far,
                 gallery_faces=point.gallery_faces,
+                centroid=(hit.centroid.similarity, hit.centroid.false_accept_rate) if hit.centroid else None,
                 age_gap=hit.age_gap,
             )
             if fresh:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from pipeline.candidates import Candidate, Ranking
 from pipeline.crops import encode_jpeg
-from pipeline.gallery import Candidate, Ranking
 from serving.api.deps import Photo, State
 from serving.auth.policy import Action, authorize
 from serving.services.faces import Analysis

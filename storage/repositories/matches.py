@@ -55,11 +55,13 @@ class MatchRepository:
         threshold: float,
         operating_far: float | None = None,
         gallery_faces: int | None = None,
+        centroid: tuple[float, float] | None = None,
         age_gap: AgeGap | None = None,
     ) -> tuple[Match, bool]:
         """The match of this case and face, and whether this call created it: re-runs add nothing.
 
-        operating_far, gallery_faces: the operating point ``threshold`` belongs to; age_gap: the match
+        operating_far, gallery_faces: the operating point ``threshold`` belongs to; centroid: (similarity,
+        per-case FAR) of the face against the case's centroid, for cases of several photos; age_gap: the match
         was put forward by rank across an age gap (a child's reference photo), not by the threshold.
         """
         statement = (
@@ -75,6 +77,8 @@ class MatchRepository:
                 threshold=threshold,
                 operating_far=operating_far,
                 gallery_faces=gallery_faces,
+                centroid_similarity=centroid[0] if centroid else None,
+                centroid_false_accept_rate=centroid[1] if centroid else None,
                 age_gap=age_gap is not None,
                 reference_age_years=age_gap.reference_age_years if age_gap else None,
                 years_apart=age_gap.years_apart if age_gap else None,

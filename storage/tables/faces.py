@@ -109,6 +109,9 @@ class Match(Keyed, Base):
     # The operating point: the pair false-accept rate at ``threshold`` and the reference faces searched.
     operating_far: Mapped[float | None] = mapped_column(sa.Double)
     gallery_faces: Mapped[int | None]
+    # A case of several photos: the searched face against their centroid, and that score's per-case FAR.
+    centroid_similarity: Mapped[float | None] = mapped_column(sa.REAL)
+    centroid_false_accept_rate: Mapped[float | None] = mapped_column(sa.Double)
     # Put forward by rank, not the threshold: a child's reference photo taken years before the sighting.
     age_gap: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     reference_age_years: Mapped[float | None] = mapped_column(sa.REAL)

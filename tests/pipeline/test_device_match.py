@@ -14,8 +14,9 @@ import torch
 
 from pipeline.ages import PhotoAge
 from pipeline.calibration import Calibration
+from pipeline.candidates import rank_candidates
 from pipeline.device.match import DeviceCaseGallery, rank_cases_tensors
-from pipeline.gallery import CaseGallery, GalleryFace, rank_candidates
+from pipeline.gallery import CaseGallery, GalleryFace
 from pipeline.match import l2_normalize, rank_cases
 
 

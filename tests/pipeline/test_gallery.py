@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import date, datetime
 
 import numpy as np
@@ -10,7 +11,8 @@ import pytest
 
 from pipeline.ages import AgeGapRule, PhotoAge, age_gap, photo_age
 from pipeline.calibration import Calibration, operating_point
-from pipeline.gallery import CaseGallery, GalleryFace, MatchPolicy, rank_candidates
+from pipeline.candidates import MatchPolicy, rank_candidates
+from pipeline.gallery import CaseGallery, GalleryFace
 
 CALIBRATION = Calibration(
     points=((1e-1, 0.10), (1e-2, 0.20), (1e-3, 0.30), (1e-4, 0.40), (1e-5, 0.50), (1e-6, 0.60)),
@@ -114,3 +116,47 @@ def test_candidates_are_judged_at_the_gallerys_operating_point() -> None:
     assert any(c.similarity >= CALIBRATION.threshold() and not c.above_threshold for c in found), (
         "a score above the pack's 1:1 threshold is not enough in a gallery of 2,000"
     )
+
+
+CENTROIDS = Calibration(
+    points=((1e-1, 0.10), (1e-3, 0.30), (1e-5, 0.50)),
+    source="test",
+    centroid=((2, ((1e-1, 0.20), (1e-3, 0.25), (1e-5, 0.45))), (3, ((1e-1, 0.22), (1e-3, 0.27), (1e-5, 0.47)))),
+)
+
+
+def _towards(similarity: float, axis: int, size: int = 8) -> np.ndarray:
+    """A unit vector at ``similarity`` to the first axis, the rest along ``axis``."""
+    vector = np.zeros(size, np.float32)
+    vector[0], vector[axis] = similarity, np.sqrt(1 - similarity**2)
+    return vector
+
+
+def test_a_case_of_several_photos_also_passes_by_the_centroid_of_its_photos() -> None:
+    pair, single, nearer = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    gallery = CaseGallery()
+    gallery.add(GalleryFace(uuid.uuid4(), pair, _towards(0.28, 1)))
+    gallery.add(GalleryFace(uuid.uuid4(), pair, _towards(0.28, 2)))  # together: 0.38 to the probe
+    gallery.add(GalleryFace(uuid.uuid4(), single, _towards(0.28, 3)))
+    gallery.add(GalleryFace(uuid.uuid4(), nearer, _towards(0.29, 4)))
+    ranking = rank_candidates(gallery, CENTROIDS, _towards(1.0, 1)[None], k=1)
+    point = ranking.point
+    assert (point.gallery_faces, point.comparisons, point.far) == (4, 5, 1e-3)
+    assert point.centroid_threshold(2) == pytest.approx(0.25) and point.centroid_threshold(7) == pytest.approx(0.27)
+    [found] = ranking.candidates
+    by_case = {candidate.case_id: candidate for candidate in found}
+    assert set(by_case) == {nearer, pair}, "the top 1 by best photo, and the case whose centroid passes"
+    assert not by_case[nearer].above_threshold and by_case[nearer].centroid is None
+    passed = by_case[pair]
+    assert passed.above_threshold and passed.similarity == pytest.approx(0.28, abs=1e-6)
+    assert passed.centroid is not None and passed.centroid.photos == 2
+    assert passed.centroid.similarity == pytest.approx(0.56 / np.sqrt(0.56**2 + 2 * (1 - 0.28**2)), abs=1e-5)
+    assert passed.centroid.false_accept_rate < 1e-3
+    without = rank_candidates(gallery, replace(CENTROIDS, centroid=()), _towards(1.0, 1)[None], k=1)
+    assert [c.case_id for c in without.candidates[0]] == [nearer] and without.point.comparisons == 4
+
+
+def test_centroids_count_in_the_expected_wrong_cases() -> None:
+    point = operating_point(CENTROIDS, 900, max_wrong=0.1, multi_photo_cases=100)
+    assert point.comparisons == 1_000 and point.far == pytest.approx(1e-4)
+    assert point.expected_wrong == pytest.approx(0.1)

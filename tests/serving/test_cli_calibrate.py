@@ -51,7 +51,12 @@ def test_the_calibration_table_replaces_only_its_own_section(tmp_path: Path, sha
     original = (PACKS_FOLDER / "shared-scrfd.toml").read_text(encoding="utf-8")
     manifest.write_text(original.replace('root = "../../../shared/models"', f'root = "{shared / "models"}"'))
     before = manifest.read_text().split("[calibration]")[0]
-    calibration = Calibration(points=((1e-1, 0.2), (1e-5, 0.61)), source='measured on "x"', operating_far=1e-4)
+    calibration = Calibration(
+        points=((1e-1, 0.2), (1e-5, 0.61)),
+        source='measured on "x"',
+        operating_far=1e-4,
+        centroid=((2, ((1e-1, 0.3), (1e-5, 0.7))), (3, ((1e-1, 0.32), (1e-5, 0.72)))),
+    )
     replace_calibration(manifest, calibration_table(calibration))
     assert manifest.read_text().split("[calibration]")[0] == before
     assert load_manifest(manifest).calibration == calibration
@@ -121,6 +126,10 @@ def test_calibrated_far_holds_on_identities_it_was_not_fitted_on(tmp_path: Path)
     observed = report["held_out"]["observed_far"]["0.0001"]
     assert 0.5e-4 <= observed <= 2e-4, f"FAR fitted at 1e-4 on one half is {observed:.1e} on the other"
     assert "[calibration]" in report["table"] and "1e-4" in report["table"]
+    for photos in ("2", "3"):  # a face against the mean of a case's photos: its own table, checked the same way
+        centroid = report["centroid"][photos]
+        assert centroid["impostor_scores"] > 250_000 and f"centroid_{photos} = [[1e-1," in report["table"]
+        assert 0.4e-4 <= centroid["held_out"]["observed_far"]["0.0001"] <= 2.5e-4
     rows = report["one_to_many"]  # the service's default point keeps 0.1 wrong cases per search as galleries grow
     assert [row["gallery_faces"] for row in rows] == [1_000, 10_000, 100_000]
     assert [row["far"] for row in rows] == pytest.approx([1e-4, 1e-5, 1e-6])

@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from models.registry import PackSources, load_engine, resolve_pack
+from pipeline.candidates import MatchPolicy
 from pipeline.decode import read_image_file
 from pipeline.engine import EngineOptions, FaceEngine
-from pipeline.gallery import MatchPolicy
 from serving.services.cases import CaseService
 from serving.services.retro import RETRO_JOB, retro_search
 from serving.services.sightings import PackInfo

@@ -8,12 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, status
 
-from pipeline.gallery import Candidate
+from pipeline.candidates import Candidate
 from pipeline.types import Face
 from serving.api.deps import Photo, State, errors, permitted
 from serving.api.schemas.faces import (
     AgeGapOut,
     CandidateOut,
+    CentroidOut,
     EnrolmentProblem,
     EnrolResponse,
     FaceOut,
@@ -54,6 +55,8 @@ async def search(
             threshold=point.threshold,
             false_accept_rate=point.far,
             gallery_faces=point.gallery_faces,
+            comparisons=point.comparisons,
+            centroid_thresholds=dict(point.centroid_thresholds),
             expected_wrong_candidates=point.expected_wrong,
         ),
         photo=_photo_info(
@@ -131,12 +134,13 @@ async def enrol_photo(
 
 
 def _candidate_out(candidate: Candidate) -> CandidateOut:
-    gap = candidate.age_gap
+    gap, centroid = candidate.age_gap, candidate.centroid
     return CandidateOut(
         case_id=candidate.case_id,
         similarity=candidate.similarity,
         false_accept_rate=candidate.false_accept_rate,
         above_threshold=candidate.above_threshold,
+        centroid=CentroidOut(**vars(centroid)) if centroid else None,
         age_gap=AgeGapOut(reference_age_years=gap.reference_age_years, years_apart=gap.years_apart) if gap else None,
     )
 

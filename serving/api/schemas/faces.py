@@ -22,13 +22,25 @@ class AgeGapOut(BaseModel):
     years_apart: float = Field(description="Years from the reference photo to the searched photo.")
 
 
+class CentroidOut(BaseModel):
+    similarity: float = Field(description="The face against the normalised mean of the case's photos.")
+    photos: int = Field(description="How many reference photos the centroid averages.")
+    false_accept_rate: float = Field(description="How often a different person scores this high (per case).")
+
+
 class CandidateOut(BaseModel):
     case_id: uuid.UUID
     similarity: float = Field(description="Cosine similarity of the face and the case's closest reference face.")
     false_accept_rate: float = Field(
         description="How often two different people score this high, from the pack's calibration."
     )
-    above_threshold: bool = Field(description="At or above the operating threshold: worth a human review.")
+    above_threshold: bool = Field(
+        description="Its most similar photo, or the centroid of its photos, passes the operating point: worth a "
+        "human review."
+    )
+    centroid: CentroidOut | None = Field(
+        default=None, description="For a case of several photos: the face against their centroid."
+    )
     age_gap: AgeGapOut | None = Field(
         default=None,
         description="Put forward by rank, whatever the threshold says: the case's reference photo shows a child "
@@ -38,10 +50,16 @@ class CandidateOut(BaseModel):
 
 class OperatingPointOut(BaseModel):
     threshold: float = Field(description="Similarity a candidate must reach to count as above threshold.")
-    false_accept_rate: float = Field(description="The false-accept rate per compared reference photo at `threshold`.")
+    false_accept_rate: float = Field(
+        description="The false-accept rate per comparison (a reference photo, or a centroid) at the thresholds."
+    )
     gallery_faces: int = Field(description="Reference photos of open cases each face was compared with.")
+    comparisons: int = Field(description="Those photos, plus one centroid per case with several photos.")
+    centroid_thresholds: dict[int, float] = Field(
+        description="The centroid's threshold by photos in the case (the largest serves larger cases)."
+    )
     expected_wrong_candidates: float = Field(
-        description="Wrong cases expected above `threshold` per face searched, by chance, at this gallery size."
+        description="Wrong cases expected above threshold per face searched, by chance, at this gallery size."
     )
 
 

@@ -24,7 +24,13 @@ class MatchDetail(BaseModel):
     operating_far: float | None = Field(
         description="The false-accept rate per compared photo at `threshold` (made stricter as the gallery grows)."
     )
-    gallery_faces: int | None = Field(description="How many faces the searched face was compared with.")
+    gallery_faces: int | None = Field(description="How many reference photos the searched face was compared with.")
+    centroid_similarity: float | None = Field(
+        description="The face against the centroid (normalised mean) of the case's photos, when it has several."
+    )
+    centroid_false_accept_rate: float | None = Field(
+        description="How often a different person's face scores this high against such a centroid (per case)."
+    )
     age_gap: bool = Field(
         description="Put forward by rank, not by the threshold: a child's reference photo taken years before."
     )

@@ -1,4 +1,5 @@
-"""Matches record the operating point they were found at and any age gap; reference faces the age in their photo.
+"""Matches record the operating point they were found at, the case's centroid score and any age gap;
+reference faces the age in their photo.
 
 A case's date of birth or last-seen date feeds the age of its reference photos, so the matchers
 reload a matchable case whose dates change (as when it becomes matchable).
@@ -53,6 +54,8 @@ def upgrade() -> None:
     op.create_check_constraint(op.f("ck_faces_age_years_range"), "faces", AGE_RANGE)
     op.add_column("matches", sa.Column("operating_far", sa.Double(), nullable=True))
     op.add_column("matches", sa.Column("gallery_faces", sa.Integer(), nullable=True))
+    op.add_column("matches", sa.Column("centroid_similarity", sa.REAL(), nullable=True))
+    op.add_column("matches", sa.Column("centroid_false_accept_rate", sa.Double(), nullable=True))
     op.add_column("matches", sa.Column("age_gap", sa.Boolean(), server_default=sa.false(), nullable=False))
     op.add_column("matches", sa.Column("reference_age_years", sa.REAL(), nullable=True))
     op.add_column("matches", sa.Column("years_apart", sa.REAL(), nullable=True))
@@ -71,7 +74,15 @@ def downgrade() -> None:
         " NEW.matchable IS DISTINCT FROM OLD.matchable THEN",
     )
     op.execute(previous)
-    for column in ("years_apart", "reference_age_years", "age_gap", "gallery_faces", "operating_far"):
+    for column in (
+        "years_apart",
+        "reference_age_years",
+        "age_gap",
+        "centroid_false_accept_rate",
+        "centroid_similarity",
+        "gallery_faces",
+        "operating_far",
+    ):
         op.drop_column("matches", column)
     op.drop_constraint(op.f("ck_faces_age_years_range"), "faces", type_="check")
     op.drop_column("faces", "age_years")

@@ -60,13 +60,16 @@ def test_a_search_reports_the_operating_point_of_the_gallery(
         body = api.post("/search", files=upload(faces_dir / "people" / LATER)).json()
     point = body["operating_point"]
     with service.db.transaction() as session:
-        query = sa.select(sa.func.count()).select_from(Face).join(Case, Case.id == Face.case_id)
-        faces = session.scalar(query.where(Face.pack == PACK, Case.matchable))
-    expected = operating_point(resolve_pack(PACK, PackSources()).calibration, faces, max_wrong=0.1)
-    assert point["gallery_faces"] == faces > 0
+        query = sa.select(Face.case_id).join(Case, Case.id == Face.case_id).where(Face.pack == PACK, Case.matchable)
+        photos = list(session.execute(query.add_columns(sa.func.count()).group_by(Face.case_id)).tuples())
+    faces, several = sum(n for _, n in photos), sum(n >= 2 for _, n in photos)
+    calibration = resolve_pack(PACK, PackSources()).calibration
+    expected = operating_point(calibration, faces, max_wrong=0.1, multi_photo_cases=several)
+    assert point["gallery_faces"] == faces > 0 and point["comparisons"] == expected.comparisons
     assert point["false_accept_rate"] == pytest.approx(expected.far)
     assert point["threshold"] == body["threshold"] == pytest.approx(expected.threshold, abs=1e-6)
-    assert point["expected_wrong_candidates"] == pytest.approx(min(0.1, faces * 1e-3))
+    assert point["expected_wrong_candidates"] == pytest.approx(min(0.1, expected.comparisons * 1e-3))
+    assert {int(m) for m in point["centroid_thresholds"]} == {m for m, _ in calibration.centroid}
     for face in body["faces"]:
         assert all(c["above_threshold"] == (c["similarity"] >= point["threshold"]) for c in face["candidates"])
 
