@@ -109,7 +109,9 @@ class TorchFaceEmbedder:
         """(F, D) float32 unit-length embeddings of (F, 3, S, S) uint8 RGB crops on the device."""
         if len(crops) == 0:
             return torch.zeros((0, self.embedding_size), device=self.session.device)
-        pre = self.preprocess
+        pre, count = self.preprocess, len(crops)
+        if self.spec.mirrored:  # each face and its mirror image in one call, added (as ``MirroredEmbedder``)
+            crops = torch.cat([crops, crops.flip(3)])
         blob = normalise(crops, mean=pre.mean, std=pre.std, bgr=pre.bgr, dtype=self.session.dtype)
         vectors = self.session.forward(blob)[0].float()
         if tuple(vectors.shape) != (len(crops), self.embedding_size):
@@ -117,6 +119,8 @@ class TorchFaceEmbedder:
                 f"{self.spec.file.path.name} returned {tuple(vectors.shape)} for {len(crops)} faces; "
                 f"expected ({len(crops)}, {self.embedding_size})"
             )
+        if self.spec.mirrored:
+            vectors = vectors[:count] + vectors[count:]
         return functional.normalize(vectors, dim=1, eps=1e-12)
 
 

@@ -44,6 +44,7 @@ def dlib_pack(*, upsample: int = 1, max_side: int = 1024) -> ModelPack:
             embedding_size=128,
             input_size=CHIP_SIZE,
             preprocess=None,
+            mirrored=True,  # measured: +3.6 points TAR at FAR 1e-4 and +6.5 at 1e-5 on LFW, for the embedder twice
         ),
         calibration=Calibration(
             points=((1e-1, 0.8785), (1e-2, 0.9074), (1e-3, 0.9261), (1e-4, 0.9406), (1e-5, 0.9520)),

@@ -17,7 +17,8 @@ input_size = [640, 640]       # optional, with mean, std, channels ("rgb" | "bgr
 [embedder]                    # kind = "arcface": 5-point alignment onto 112×112
 kind = "arcface"
 file = "mobilefacenet.onnx"
-embedding_size = 128          # optional: mean, std, channels, sha256
+embedding_size = 128          # optional: mean, std, channels, sha256, and mirrored
+                              # (true: each face and its mirror image, added)
 
 [calibration]
 source = "what the thresholds were measured on"
@@ -99,6 +100,7 @@ def _embedder(reader: _Reader, root: Path) -> EmbedderSpec:
         embedding_size=reader.get("embedding_size", int),
         input_size=reader.get("input_size", int, 112),
         preprocess=_preprocess(reader, 127.5, 128.0, "rgb"),
+        mirrored=reader.get("mirrored", bool, False),
     )
 
 

@@ -76,6 +76,8 @@ class EmbedderSpec:
     """A face embedder and the alignment it expects.
 
     preprocess None: read it from the graph the way InsightFace does (see ``models.embedder``).
+    mirrored: embed each face and its mirror image and add the two (twice the embedding work;
+    it pays with dlib's embedder, not with the ArcFace-style ones: see the README).
     """
 
     kind: EmbedderKind
@@ -83,6 +85,7 @@ class EmbedderSpec:
     embedding_size: int
     input_size: int = 112
     preprocess: Preprocess | None = field(default_factory=Preprocess)
+    mirrored: bool = False
 
 
 @dataclass(frozen=True)

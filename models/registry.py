@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from models.detector import OnnxFaceDetector, OutputLayout
 from models.dlib_pack import DlibChipAligner, DlibFaceDetector, DlibFaceEmbedder, dlib_pack
-from models.embedder import OnnxFaceEmbedder, graph_preprocess
+from models.embedder import MirroredEmbedder, OnnxFaceEmbedder, graph_preprocess
 from models.errors import BackendUnavailableError, PackError, PackNotFoundError, UnknownKindError
 from models.insightface import RELEASE_URL, REMOTE_PACKS, find_pack
 from models.manifest import load_manifest
@@ -134,7 +134,8 @@ def load_embedder(pack: ModelPack, runtime: RuntimeOptions | None = None) -> Fac
 
         return load_device_embedder(pack, runtime)
     factory = _factory(EMBEDDERS, "embedder", pack.embedder.kind, pack.name)
-    return factory.embedder(pack.embedder, runtime or RuntimeOptions())
+    embedder = factory.embedder(pack.embedder, runtime)
+    return MirroredEmbedder(embedder) if pack.embedder.mirrored else embedder
 
 
 def load_photo_locator(

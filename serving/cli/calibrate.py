@@ -235,8 +235,9 @@ def _as_text(report: dict[str, Any], table: str, manifest: Path | None) -> str:
         ]
     lines += ["", f"1:N at the default operating point (at most {MAX_WRONG} wrong cases per face searched):"]
     lines += [
-        f"  {row['gallery_faces']:>7,} reference faces, one per case: FAR {row['far']:.0e}, threshold {row['threshold']:.4f}, "
-        f"TAR {100 * row['tar']:.2f} %, expected wrong cases per search {row['expected_wrong']:.2g}"
+        f"  {row['gallery_faces']:>7,} reference faces, one per case: FAR {row['far']:.0e}, "
+        f"threshold {row['threshold']:.4f}, TAR {100 * row['tar']:.2f} %, "
+        f"expected wrong cases per search {row['expected_wrong']:.2g}"
         for row in report["one_to_many"]
     ]
     lines += ["", table.rstrip("\n")]

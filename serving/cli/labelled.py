@@ -177,8 +177,9 @@ def analyse_photos(
 
 def _cache_key(pack: ModelPack, engine: FaceEngine, paths: Sequence[Path]) -> str:
     digest = hashlib.sha256()
-    for part in (pack.name, pack.detector.file.sha256, pack.embedder.file.sha256, pack.detector, engine.options):
+    for part in (pack.name, pack.detector.file.sha256, pack.embedder.file.sha256, pack.detector, pack.embedder):
         digest.update(f"{part}\n".encode())
+    digest.update(f"{engine.options}\n".encode())
     for path in paths:
         stat = path.stat() if path.is_file() else None
         digest.update(f"{path.resolve()}:{stat.st_size if stat else -1}:{stat.st_mtime_ns if stat else -1}\n".encode())
