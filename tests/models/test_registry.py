@@ -9,7 +9,7 @@ import pytest
 
 from models.detector import OnnxFaceDetector
 from models.dlib_pack import DlibChipAligner, DlibFaceDetector, DlibFaceEmbedder, dlib_pack
-from models.embedder import OnnxFaceEmbedder
+from models.embedder import MirroredEmbedder, OnnxFaceEmbedder
 from models.errors import UnknownKindError
 from models.packs import DetectorKind, EmbedderKind, ModelPack
 from models.registry import PackSources, load_embedder, load_engine, load_locator, resolve_pack
@@ -73,4 +73,6 @@ def test_the_dlib_pack_still_loads() -> None:
     engine = load_engine(dlib_pack())
     assert isinstance(engine.detector, DlibFaceDetector)
     assert isinstance(engine.locator.aligner, DlibChipAligner)
-    assert isinstance(engine.embedder, DlibFaceEmbedder) and engine.embedder.embedding_size == 128
+    embedder = engine.embedder
+    assert isinstance(embedder, MirroredEmbedder) and isinstance(embedder.inner, DlibFaceEmbedder)
+    assert embedder.embedding_size == 128
