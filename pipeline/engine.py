@@ -108,7 +108,7 @@ class FaceLocator:
         """Faces of every image, and (N,) which images needed the padded retry to find any.
 
         Scene-trained detectors miss faces that fill the frame (ID photos, tight crops), so
-        images with no face are searched again inside a border of replicated edges.
+        images with no face are searched again inside a black border (``pad_images``).
         """
         found = self._detect_chunks(images)
         retried = np.zeros(len(images), dtype=bool)

@@ -94,18 +94,18 @@ def normalise(
 
 
 def pad_tensors(images: Sequence[torch.Tensor], ratio: float) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """Each (H, W, 3) image inside a border of ``ratio`` × its longer side of replicated edges.
+    """Each (H, W, 3) image inside a black border of ``ratio`` × its longer side.
 
-    Like ``pipeline.letterbox.pad_images``: returns the padded images and (N, 2) float32 x, y
-    offsets (on the images' device) to subtract from coordinates found in them.
+    Like ``pipeline.letterbox.pad_images`` (which says why black): returns the padded images
+    and (N, 2) float32 x, y offsets (on the images' device) to subtract from coordinates found in them.
     """
     padded, borders = [], []
     for image in images:
         height, width = image.shape[:2]
         border = max(1, round(ratio * max(height, width)))
-        rows = torch.arange(-border, height + border, device=image.device).clamp_(0, height - 1)
-        cols = torch.arange(-border, width + border, device=image.device).clamp_(0, width - 1)
-        padded.append(image[rows][:, cols])
+        framed = image.new_zeros((height + 2 * border, width + 2 * border, *image.shape[2:]))
+        framed[border : border + height, border : border + width] = image
+        padded.append(framed)
         borders.append(float(border))
     device = images[0].device if images else torch.device("cpu")
     return padded, torch.tensor(borders, device=device)[:, None].repeat(1, 2)

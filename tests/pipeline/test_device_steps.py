@@ -66,11 +66,13 @@ def test_letterbox_gives_the_cpu_blob(photos: list[np.ndarray], canvas: str, bgr
         np.testing.assert_allclose(scale.numpy(), boxed.scale, rtol=1e-6)
 
 
-def test_padding_replicates_edges_like_the_cpu(photos: list[np.ndarray]) -> None:
+def test_padding_gives_the_cpu_black_border(photos: list[np.ndarray]) -> None:
     padded, offsets = pad_images(photos, 0.5)
     ours, our_offsets = pad_tensors([_tensor(p) for p in photos], 0.5)
-    for expected, tensor in zip(padded, ours, strict=True):
+    for photo, expected, tensor, (left, top) in zip(photos, padded, ours, offsets.astype(int), strict=True):
         np.testing.assert_array_equal(tensor.numpy(), expected)
+        np.testing.assert_array_equal(expected[top : top + photo.shape[0], left : left + photo.shape[1]], photo)
+        assert expected[:top].max() == expected[:, :left].max() == 0
     np.testing.assert_array_equal(our_offsets.numpy(), offsets)
 
 
