@@ -86,13 +86,13 @@ class MatchingSettings(BaseModel):
     1:N is not 1:1: the more reference faces a searched face meets, the more wrong cases pass a
     fixed threshold. The threshold rises with the gallery so that a searched face meets at most
     ``max_wrong_per_search`` wrong cases above it on average (never looser than the pack's own
-    operating point; unset: the pack's point at any size). A reference photo of a child (under
+    operating point, which a large value keeps at any size). A reference photo of a child (under
     ``age_gap_child_under``) compared with a photo taken ``age_gap_min_years`` or more later is
     judged by rank instead: the best ``age_gap_candidates`` such cases per face go to review,
     flagged, if they reach the pack's threshold at false-accept rate ``age_gap_floor_far``.
     """
 
-    max_wrong_per_search: float | None = Field(default=0.1, gt=0)
+    max_wrong_per_search: float = Field(default=0.1, gt=0)
     age_gap: bool = Field(default=True, description="Put children's cases forward by rank across an age gap.")
     age_gap_child_under: float = Field(default=18.0, gt=0, le=30)
     age_gap_min_years: float = Field(default=3.0, ge=0)

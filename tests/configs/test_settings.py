@@ -24,6 +24,20 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.pipeline.engine().detect_batch == 32
 
 
+def test_how_matches_are_judged_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    default = Settings().matching.policy()
+    assert default.max_wrong == 0.1 and default.age_gap is not None and default.age_gap.candidates == 3
+    monkeypatch.setenv("SURA_MATCHING__MAX_WRONG_PER_SEARCH", "0.5")
+    monkeypatch.setenv("SURA_MATCHING__AGE_GAP_MIN_YEARS", "5")
+    policy = Settings().matching.policy()
+    assert policy.max_wrong == 0.5 and policy.age_gap is not None and policy.age_gap.min_years == 5
+    monkeypatch.setenv("SURA_MATCHING__AGE_GAP", "false")
+    assert Settings().matching.policy().age_gap is None
+    monkeypatch.setenv("SURA_MATCHING__MAX_WRONG_PER_SEARCH", "0")
+    with pytest.raises(ValidationError, match="max_wrong_per_search"):
+        Settings()
+
+
 def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SURA_PIPELINE__DETECT_BATCH", "0")
     with pytest.raises(ValidationError, match="detect_batch"):
