@@ -33,7 +33,7 @@ from pipeline.evaluate import (
 )
 from serving.cli.common import load
 from serving.cli.evaluate import analyse
-from serving.cli.labelled import labelled_set
+from serving.cli.labelled import ERRATA, labelled_set, read_leave_out
 
 FARS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
 CENTROID_PHOTOS = (2, 3)  # the largest table also serves cases of more photos
@@ -49,6 +49,13 @@ _DIRECTORY = click.Path(exists=True, file_okay=False, path_type=Path)
 @click.option(
     "--impostors", type=_DIRECTORY, default=CALIBRATION_DATA / "lfw_singles", show_default=True, help="Other people."
 )
+@click.option(
+    "--leave-out",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=ERRATA,
+    show_default=True,
+    help="Photos whose folder names the wrong person (identity/file a line), analysed but not counted.",
+)
 @click.option("--operating-far", type=float, default=1e-3, show_default=True, help="FAR of the default threshold.")
 @click.option("--write", is_flag=True, help="Replace the [calibration] table of the pack's manifest.")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), help="Keep (and reuse) the faces found.")
@@ -59,6 +66,7 @@ def calibrate(
     pack_name: str,
     data: Path,
     impostors: Path,
+    leave_out: Path,
     operating_far: float,
     write: bool,
     cache: Path | None,
@@ -67,21 +75,22 @@ def calibrate(
     as_json: bool,
 ) -> None:
     """Measure PACK's thresholds at FAR 1e-1 … 1e-6 and print (or --write) its [calibration] table."""
-    labelled = labelled_set(data, impostors)
+    labelled = labelled_set(data, impostors, read_leave_out(leave_out))
     if not labelled.identities:
         raise click.ClickException(f"{data} has no identity sub-folders with files")
     manifest = _manifest(pack_name) if write else None
     loaded = load(pack_name, backend, device)
     faces = analyse(loaded, labelled.paths, cache)
     main = faces.main_faces()
-    found = main >= 0
+    found = (main >= 0) & ~labelled.left_out
     report = measure(faces.embeddings[main[found]], labelled.labels[found], operating_far)
     report.update(
         pack=loaded.pack.name,
         photos=len(labelled.paths),
         identities=labelled.identities,
         impostor_photos=int(labelled.impostor.sum()),
-        without_face=int(np.sum(~found)),
+        without_face=int(np.sum((main < 0) & ~labelled.left_out)),
+        left_out=int(labelled.left_out.sum()),
     )
     calibration = Calibration(
         points=tuple((float(far), t) for far, t in report["thresholds"].items()),
@@ -206,7 +215,8 @@ def _source(report: dict[str, Any], data: Path, impostors: Path) -> str:
     folder_photos = report["photos"] - report["impostor_photos"]
     return (
         f"`sura calibrate` on {data} ({report['identities']:,} identities, {folder_photos:,} photos) + {impostors} "
-        f"({report['impostor_photos']:,} photos), main faces ({report['without_face']} photos without one): "
+        f"({report['impostor_photos']:,} photos), main faces ({report['without_face']} photos without one, "
+        f"{report['left_out']} left out as mislabelled): "
         f"{report['genuine_pairs']:,} genuine and {report['impostor_pairs']:,} impostor pairs"
         + (check if "0.0001" in held else "")
     )
@@ -216,7 +226,8 @@ def _as_text(report: dict[str, Any], table: str, manifest: Path | None) -> str:
     held = report["held_out"]
     lines = [
         f"pack {report['pack']}: {report['photos']} photos ({report['identities']} identities + "
-        f"{report['impostor_photos']} impostor photos), {report['without_face']} without a face",
+        f"{report['impostor_photos']} impostor photos), {report['without_face']} without a face, "
+        f"{report['left_out']} left out as mislabelled",
         f"genuine pairs {report['genuine_pairs']:,}, impostor pairs {report['impostor_pairs']:,}; held-out check: "
         f"fitted on {held['fitted_impostor_pairs']:,} impostor pairs, observed on {held['checked_impostor_pairs']:,}",
         "FAR      threshold  TAR      observed FAR on the other half (ratio)",

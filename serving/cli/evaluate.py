@@ -26,7 +26,15 @@ from pipeline.evaluate import (
     verify,
 )
 from serving.cli.common import LoadedEngine, engine_options, load
-from serving.cli.labelled import LabelledSet, PhotoFaces, analyse_photos, labelled_set, read_pairs
+from serving.cli.labelled import (
+    ERRATA,
+    LabelledSet,
+    PhotoFaces,
+    analyse_photos,
+    labelled_set,
+    read_leave_out,
+    read_pairs,
+)
 from serving.cli.plots import write_charts
 
 FARS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5)
@@ -46,6 +54,13 @@ GALLERY_SIZES = (1_000, 10_000, 100_000)
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Tab-separated pair list with columns same, img0, img1 (paths relative to it), e.g. CACD-VS.",
 )
+@click.option(
+    "--leave-out",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=ERRATA,
+    show_default=True,
+    help="Photos whose folder names the wrong person (identity/file a line), analysed but not counted.",
+)
 @click.option("--plots", type=click.Path(file_okay=False, path_type=Path), help="Write ROC, DET and score PNGs here.")
 @click.option(
     "--cache",
@@ -58,6 +73,7 @@ def evaluate(
     folder: Path | None,
     impostors: Path | None,
     pairs_file: Path | None,
+    leave_out: Path,
     plots: Path | None,
     cache: Path | None,
     pack_name: str | None,
@@ -71,7 +87,7 @@ def evaluate(
     """
     if folder is None and pairs_file is None:
         raise click.UsageError("give FOLDER, --pairs FILE, or both")
-    data = labelled_set(folder, impostors) if folder else None
+    data = labelled_set(folder, impostors, read_leave_out(leave_out)) if folder else None
     if folder and (data is None or not data.identities):
         raise click.ClickException(f"{folder} has no identity sub-folders with files")
     loaded = load(pack_name, backend, device)
@@ -101,12 +117,12 @@ def analyse(loaded: LoadedEngine, paths: Sequence[Path], cache: Path | None) -> 
 def _measure_folder(loaded: LoadedEngine, data: LabelledSet, cache: Path | None, plots: Path | None) -> dict[str, Any]:
     faces = analyse(loaded, data.paths, cache)
     main = faces.main_faces()
-    found = main >= 0
+    found = (main >= 0) & ~data.left_out
     embeddings, labels = faces.embeddings[main[found]], data.labels[found]
     # The gallery is each identity's first photo with a face; impostor photos are distractors in it.
     first = np.r_[True, labels[1:] != labels[:-1]] if len(labels) else np.zeros(0, bool)
     correct, _ = rank_one(embeddings, labels, first)
-    folder_photos = int(np.sum(~data.impostor))
+    folder_photos = int(np.sum(~data.impostor & ~data.left_out))
     probes = folder_photos - int(np.sum(first & ~data.impostor[found]))  # photos without a face count as misses
     pairs = pair_scores(embeddings, labels)
     if plots is not None:
@@ -114,7 +130,8 @@ def _measure_folder(loaded: LoadedEngine, data: LabelledSet, cache: Path | None,
     return {
         "identities": data.identities,
         "images": folder_photos,
-        "impostor_images": int(np.sum(data.impostor)),
+        "impostor_images": int(np.sum(data.impostor & ~data.left_out)),
+        "left_out": int(data.left_out.sum()),
         "unreadable": int(np.sum(~faces.readable)),
         "images_without_face": int(np.sum(faces.readable & (faces.counts() == 0))),
         "faces": len(faces.face_image),

@@ -77,7 +77,8 @@ class LabelledSet:
     """Photos with identities: a folder's, then impostor-only photos, each of those its own identity.
 
     labels: (N,) int64; impostor: (N,) True for the impostor-only photos; gallery: (N,) the first
-    photo of each identity of the folder, and every impostor photo (a distractor).
+    photo of each identity of the folder, and every impostor photo (a distractor); left_out: (N,)
+    photos a leave-out list names: analysed like the rest (the cache stays valid), never counted.
     """
 
     paths: list[Path]
@@ -85,10 +86,25 @@ class LabelledSet:
     impostor: NDArray[np.bool_]
     gallery: NDArray[np.bool_]
     identities: int
+    left_out: NDArray[np.bool_]
 
 
-def labelled_set(folder: Path | None, impostors: Path | None = None) -> LabelledSet:
-    """The photos of ``folder`` (one sub-folder per identity) and of ``impostors`` (sub-folders or files)."""
+ERRATA = Path(__file__).resolve().parents[2] / "configs" / "calibration" / "lfw_errata.txt"
+
+
+def read_leave_out(path: Path | None) -> frozenset[str]:
+    """The ``identity/file`` names of a leave-out list (``#`` starts a comment)."""
+    if path is None:
+        return frozenset()
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return frozenset(line for line in lines if line)
+
+
+def labelled_set(
+    folder: Path | None, impostors: Path | None = None, leave_out: frozenset[str] = frozenset()
+) -> LabelledSet:
+    """The photos of ``folder`` (one sub-folder per identity) and of ``impostors`` (sub-folders or files);
+    ``leave_out``: ``identity/file`` names whose label is wrong."""
     photos = identity_photos(folder) if folder else []
     singles = (
         []
@@ -100,12 +116,14 @@ def labelled_set(folder: Path | None, impostors: Path | None = None) -> Labelled
         [np.unique(names, return_inverse=True)[1], len(set(names)) + np.arange(len(singles))]
     ).astype(np.int64)
     first = np.r_[True, labels[1:] != labels[:-1]] if len(labels) else np.zeros(0, bool)
+    paths = [p for _, p in photos] + singles
     return LabelledSet(
-        paths=[p for _, p in photos] + singles,
+        paths=paths,
         labels=labels,
         impostor=np.arange(len(labels)) >= len(photos),
         gallery=first.astype(bool),
         identities=len(set(names)),
+        left_out=np.array([f"{p.parent.name}/{p.name}" in leave_out for p in paths], dtype=bool),
     )
 
 

@@ -16,6 +16,7 @@ from models.manifest import load_manifest
 from models.registry import PACKS_FOLDER
 from pipeline.calibration import Calibration
 from serving.cli.calibrate import calibration_table, replace_calibration
+from serving.cli.labelled import ERRATA, labelled_set, read_leave_out
 from serving.cli.main import cli
 from tests.helpers import SHARED
 
@@ -135,3 +136,23 @@ def test_calibrated_far_holds_on_identities_it_was_not_fitted_on(tmp_path: Path)
     assert [row["far"] for row in rows] == pytest.approx([1e-4, 1e-5, 1e-6])
     assert all(row["expected_wrong"] == pytest.approx(0.1) for row in rows)
     assert rows[0]["tar"] >= rows[1]["tar"] >= rows[2]["tar"] > 0.5
+
+
+def test_mislabelled_photos_are_analysed_but_not_counted(tmp_path: Path) -> None:
+    for name in ("people/ann/ann_1.jpg", "people/ann/ann_2.jpg", "people/bob/bob_1.jpg", "singles/cy/cy_1.jpg"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    listed = tmp_path / "errata.txt"
+    listed.write_text("# wrong names\nann/ann_2.jpg   # someone else\ncy/cy_1.jpg\n")
+    found = labelled_set(tmp_path / "people", tmp_path / "singles", read_leave_out(listed))
+    assert [p.name for p in found.paths] == ["ann_1.jpg", "ann_2.jpg", "bob_1.jpg", "cy_1.jpg"]
+    assert found.left_out.tolist() == [False, True, False, True]
+
+
+def test_the_errata_name_photos_of_the_calibration_set() -> None:
+    calibration = SHARED / "calibration"
+    if not (calibration / "lfw").is_dir():
+        pytest.skip(f"calibration photos not found under {calibration}")
+    names = read_leave_out(ERRATA)
+    assert len(names) >= 5
+    assert all((calibration / "lfw" / n).is_file() or (calibration / "lfw_singles" / n).is_file() for n in names)
