@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from pipeline.calibration import Calibration, operating_point
 from pipeline.match import cosine_matrix
 
 
@@ -155,3 +156,21 @@ def _best_threshold(pairs: PairScores) -> tuple[float, float]:
     accuracy = (rejected_impostors + accepted_genuine) / len(scores)
     best = int(np.argmax(accuracy))
     return float(scores[best]), float(accuracy[best])
+
+
+def one_to_many(
+    calibration: Calibration, pairs: PairScores, gallery_faces: int, max_wrong: float
+) -> dict[str, float | int]:
+    """The service's default operating point at ``gallery_faces`` one-photo cases, judged on ``pairs``:
+    its FAR and threshold, the share of genuine pairs it keeps, the impostor share it lets through, and
+    the wrong cases per face searched that share means at this size (expected: at most ``max_wrong``)."""
+    point = operating_point(calibration, gallery_faces, max_wrong)
+    observed = observed_far(pairs.impostor, point.threshold)
+    return {
+        "gallery_faces": gallery_faces,
+        "far": point.far,
+        "threshold": round(point.threshold, 4),
+        "tar": float(np.mean(pairs.genuine >= point.threshold)) if len(pairs.genuine) else float("nan"),
+        "observed_far": observed,
+        "wrong_per_search": observed * gallery_faces,
+    }
