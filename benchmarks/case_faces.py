@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -62,10 +62,20 @@ class Cases:
     own: NDArray[np.int64]
 
 
+def plain_pack(pack: ModelPack) -> ModelPack:
+    """``pack`` with its embedder unmirrored: these benchmarks add the mirror image themselves."""
+    return replace(pack, embedder=replace(pack.embedder, mirrored=False))
+
+
 def embed_main_faces(
     engine: FaceEngine, pack: ModelPack, paths: Sequence[Path], cache: Path, limits: PipelineSettings
 ) -> MainFaces:
-    """Every photo's main face, plain and mirrored, read from ``cache`` when measured before."""
+    """Every photo's main face, plain and mirrored, read from ``cache`` when measured before.
+
+    ``engine`` must embed plainly (load it from ``plain_pack(pack)``).
+    """
+    if pack.embedder.mirrored:
+        raise ValueError(f"{pack.name}: load the engine from plain_pack(pack); this adds the mirror image itself")
     file = cache / f"{pack.name}-{_cache_key(pack, engine, paths)}.npz"
     if file.is_file():
         with np.load(file) as saved:

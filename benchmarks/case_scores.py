@@ -62,6 +62,7 @@ from case_faces import (
     describe_speed,
     embed_main_faces,
     paired_difference,
+    plain_pack,
 )
 from case_rules import measure_rules_pack, rules_report
 
@@ -102,7 +103,7 @@ def main() -> None:
     settings = get_settings()
     print(f"# Case scores on {CALIBRATION}: {data.identities} identities, {len(data.paths)} photos, seeds {args.seeds}")
     for name in args.pack:
-        pack = resolve_pack(name, settings.models.sources())
+        pack = plain_pack(resolve_pack(name, settings.models.sources()))
         engine = load_engine(pack, settings.models.runtime(), settings.pipeline.engine())
         faces = embed_main_faces(engine, pack, data.paths, args.cache, settings.pipeline)
         print(f"\n## {pack.name}\n\n{describe_speed(faces)}", flush=True)
