@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 DAYS_PER_YEAR = 365.25
+_EPOCH = date(1970, 1, 1).toordinal()
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,37 @@ class AgeGap:
 
 
 def years_between(start: date | datetime, end: date | datetime) -> float:
-    """Years from ``start`` to ``end`` (negative when ``end`` comes first)."""
-    return (_day(end) - _day(start)).days / DAYS_PER_YEAR
+    """Years from ``start`` to ``end`` by the calendar (negative when ``end`` comes first)."""
+    return float(calendar_years(np.array([_day(start).toordinal()]), np.array([_day(end).toordinal()]))[0])
+
+
+def calendar_years(start: NDArray[np.int64], end: NDArray[np.int64]) -> NDArray[np.float64]:
+    """Years between ordinal days (``date.toordinal``), broadcast: whole years by the calendar (the
+    same day N years later is N, a birthday makes a year older) plus the part of the next year;
+    negative when ``end`` comes first."""
+    start, end = np.broadcast_arrays(np.asarray(start, np.int64), np.asarray(end, np.int64))
+    early, late = np.minimum(start, end), np.maximum(start, end)
+    (early_year, early_day), (late_year, late_day) = _calendar(early), _calendar(late)
+    whole = late_year - early_year - (late_day < early_day)
+    part = np.clip((late - early) / DAYS_PER_YEAR - whole, 0.0, 0.999)
+    return np.sign(end - start) * (whole + part)
+
+
+def _calendar(ordinals: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """(year, month × 100 + day) of each ordinal day."""
+    days = (ordinals - _EPOCH).astype("datetime64[D]")
+    months = days.astype("datetime64[M]")
+    year = days.astype("datetime64[Y]").astype(np.int64) + 1970
+    month = months.astype(np.int64) % 12 + 1
+    return year, month * 100 + (days - months).astype(np.int64) + 1
+
+
+def _years_after(day: date, years: int) -> date:
+    """The same day ``years`` later (29 February becomes 28 February outside leap years)."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
 
 
 def photo_age(
@@ -67,21 +97,22 @@ def photo_age(
     """The person's age in a reference photo and the photo's day, from what the case knows.
 
     The age is the one stated for the photo, else the years from the date of birth to when it was
-    taken. An undated photo is dated from the date of birth and the stated age, else by the day
-    the person was last seen (a family's photo is no later than that). None when either is unknown.
+    taken. An undated photo gets the latest day it can have been taken: the day before the
+    birthday after the stated age, and no later than the day the person was last seen (a family's
+    photo is no later than that). None when either is unknown, or when the dates put the photo
+    before the birth.
     """
     age = stated_age
     if age is None and date_of_birth is not None and taken_at is not None:
         age = years_between(date_of_birth, taken_at)
-    if age is None:
+    if age is None or age < 0:
         return None
     if taken_at is not None:
         return PhotoAge(_day(taken_at), age)
+    latest = [_day(last_seen_at)] if last_seen_at is not None else []
     if date_of_birth is not None:
-        return PhotoAge(date_of_birth + timedelta(days=round(age * DAYS_PER_YEAR)), age)
-    if last_seen_at is not None:
-        return PhotoAge(_day(last_seen_at), age)
-    return None
+        latest.append(_years_after(date_of_birth, int(age) + 1) - timedelta(days=1))
+    return PhotoAge(min(latest), age) if latest else None
 
 
 def age_gap(rule: AgeGapRule, photo: PhotoAge, probe_day: date) -> AgeGap | None:

@@ -103,7 +103,8 @@ def operating_point(
 
     A case is above threshold when its best photo passes, or (with several photos) its centroid
     does: each comparison gets the same FAR. Never looser than the pack's operating FAR, never
-    stricter than its strictest measured point.
+    stricter than its strictest measured point; a centroid table measured less far than that point
+    is left out (those cases are judged by their best photo).
     """
     comparisons = gallery_faces + (multi_photo_cases if calibration.centroid else 0)
     far = calibration.operating_far
@@ -116,5 +117,8 @@ def operating_point(
         gallery_faces=gallery_faces,
         comparisons=comparisons,
         expected_wrong=comparisons * far,
-        centroid_thresholds=tuple((m, threshold_at(points, far)) for m, points in calibration.centroid),
+        # A centroid table that stops before ``far`` cannot say where its threshold lies there.
+        centroid_thresholds=tuple(
+            (m, threshold_at(points, far)) for m, points in calibration.centroid if far >= min(p[0] for p in points)
+        ),
     )

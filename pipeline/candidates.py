@@ -49,8 +49,9 @@ class Centroid:
 class Candidate:
     """A case that resembles a face, with what its score means under the pack's calibration.
 
-    similarity and false_accept_rate are its most similar photo's (per pair); centroid, for cases
-    of several photos whose pack measured it; age_gap: below threshold, put forward by rank.
+    similarity, false_accept_rate and reference_face_id are its most similar photo's (per pair),
+    or, put forward across an age gap (below threshold, by rank), the child's photo's; centroid, for
+    cases of several photos whose pack measured it.
     """
 
     case_id: uuid.UUID
@@ -111,16 +112,23 @@ def _candidates(
     calibration: Calibration,
     point: OperatingPoint,
 ) -> list[Candidate]:
-    gaps = {hit[0]: gap for hit, gap in aged}
+    across = {hit[0]: (hit, gap) for hit, gap in aged}
     chosen = hits + [hit for hit, _ in aged if hit[0] not in {case for case, _, _ in hits}]
-    rates = calibration.false_accept_rate(np.array([similarity for _, similarity, _ in chosen]))
-    candidates = []
-    for (case, similarity, face), rate in zip(chosen, rates, strict=True):
+    judged = []
+    for case, similarity, face in chosen:
         centroid = _centroid(centroids.get(case), calibration)
         above = similarity >= point.threshold or _passes(centroid, point)
-        # The flag says why a case is put forward: one above the threshold needs no other reason.
-        gap = None if above else gaps.get(case)
-        candidates.append(Candidate(case, similarity, float(rate), above, face, gap, centroid))
+        # The flag says why a case is put forward: one above the threshold needs no other reason. A case
+        # put forward across the gap shows the child's photo that did it, with its score.
+        gap = None
+        if not above and case in across:
+            (_, similarity, face), gap = across[case]
+        judged.append((case, similarity, face, above, gap, centroid))
+    rates = calibration.false_accept_rate(np.array([similarity for _, similarity, *_ in judged]))
+    candidates = [
+        Candidate(case, similarity, float(rate), above, face, gap, centroid)
+        for (case, similarity, face, above, gap, centroid), rate in zip(judged, rates, strict=True)
+    ]
     return sorted(candidates, key=lambda candidate: -candidate.similarity)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.ages import DAYS_PER_YEAR, AgeGap, AgeGapRule, PhotoAge, across_gap
+from pipeline.ages import AgeGap, AgeGapRule, PhotoAge, across_gap, calendar_years
 from pipeline.calibration import OperatingPoint
 from pipeline.match import CaseRanking, l2_normalize, rank_cases
 
@@ -164,7 +164,7 @@ class CaseGallery:
         least ``rule.min_years`` before ``probe_day``, at or above similarity ``floor``, with the gap.
         Children's photos are few: they are searched on the CPU whatever the device."""
         aged = self._aged_index()
-        apart = (probe_day.toordinal() - aged.taken) / DAYS_PER_YEAR
+        apart = calendar_years(aged.taken, np.array(probe_day.toordinal()))
         rows = np.flatnonzero(across_gap(rule, aged.ages, apart))
         if len(rows) == 0 or len(queries) == 0:
             return [[] for _ in range(len(queries))]

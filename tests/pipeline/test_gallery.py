@@ -9,7 +9,7 @@ from datetime import date, datetime
 import numpy as np
 import pytest
 
-from pipeline.ages import AgeGapRule, PhotoAge, age_gap, photo_age
+from pipeline.ages import AgeGapRule, PhotoAge, age_gap, photo_age, years_between
 from pipeline.calibration import Calibration, operating_point
 from pipeline.candidates import MatchPolicy, rank_candidates
 from pipeline.gallery import CaseGallery, GalleryFace
@@ -43,7 +43,11 @@ def test_a_photo_is_aged_from_what_the_case_knows() -> None:
         date(2016, 6, 1), pytest.approx(6.0, abs=0.01)
     )
     stated = photo_age(taken_at=None, date_of_birth=born, stated_age=4.0, last_seen_at=None)
-    assert stated is not None and stated.taken_on == date(2014, 6, 1)
+    assert stated is not None and stated.taken_on == date(2015, 5, 31), "the latest day a 4-year-old's photo can be"
+    seen = photo_age(taken_at=None, date_of_birth=born, stated_age=4.0, last_seen_at=datetime(2015, 1, 2))
+    assert seen is not None and seen.taken_on == date(2015, 1, 2), "and no later than the last sighting"
+    before_birth = photo_age(taken_at=datetime(2009, 1, 1), date_of_birth=born, stated_age=None, last_seen_at=None)
+    assert before_birth is None, "a photo dated before the birth tells no age"
     undated = photo_age(taken_at=None, date_of_birth=None, stated_age=7.0, last_seen_at=datetime(2019, 3, 2))
     assert undated == PhotoAge(date(2019, 3, 2), 7.0), "a family's photo is no later than the last sighting"
     assert photo_age(taken_at=taken, date_of_birth=None, stated_age=None, last_seen_at=None) is None
@@ -56,6 +60,17 @@ def test_only_a_child_photo_years_before_is_across_an_age_gap() -> None:
     assert gap is not None and (gap.reference_age_years, gap.years_apart) == (6.0, pytest.approx(10.0, abs=0.1))
     assert age_gap(rule, PhotoAge(date(2016, 12, 1), 25.0), TODAY) is None, "an adult's photo"
     assert age_gap(rule, PhotoAge(date(2025, 12, 1), 6.0), TODAY) is None, "a recent photo"
+
+
+def test_years_count_by_the_calendar() -> None:
+    rule = AgeGapRule(child_under=18, min_years=3)
+    assert age_gap(rule, PhotoAge(date(2021, 1, 1), 10.0), date(2024, 1, 1)) is not None, "three years to the day"
+    assert age_gap(rule, PhotoAge(date(2021, 1, 1), 10.0), date(2023, 12, 31)) is None
+    assert years_between(date(2001, 1, 1), date(2019, 1, 1)) == 18.0, "18 on the 18th birthday"
+    assert 17.99 < years_between(date(2001, 1, 1), date(2018, 12, 31)) < 18.0
+    assert years_between(date(2019, 1, 1), date(2001, 1, 1)) == -18.0
+    adult = photo_age(taken_at=datetime(2019, 1, 1), date_of_birth=date(2001, 1, 1), stated_age=None, last_seen_at=None)
+    assert adult is not None and age_gap(rule, adult, TODAY) is None, "an 18-year-old's photo shows no child"
 
 
 def _unit(*values: float) -> np.ndarray:
@@ -88,6 +103,20 @@ def test_children_photographed_years_before_are_put_forward_by_rank_and_flagged(
     assert child.age_gap is not None and child.age_gap.reference_age_years == 6.0
     assert set(by_case) == {cases["adult"], cases["child_a"]}, "top 1 across the gap; the recent child is not"
     assert [c.similarity for c in found] == sorted((c.similarity for c in found), reverse=True)
+
+
+def test_a_case_put_forward_across_the_gap_shows_the_childs_photo() -> None:
+    case, adult_photo, child_photo = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    gallery = CaseGallery()
+    gallery.add(GalleryFace(adult_photo, case, _unit(0.25, 1, 0), PhotoAge(date(2025, 1, 1), 20.0)))
+    gallery.add(GalleryFace(child_photo, case, _unit(0.15, 0, 1), PhotoAge(date(2010, 1, 1), 5.0)))
+    policy = MatchPolicy(max_wrong=None, age_gap=AgeGapRule())
+    ranking = rank_candidates(gallery, CALIBRATION, _unit(1, 0, 0)[None], k=1, policy=policy, probe_day=TODAY)
+    [[candidate]] = ranking.candidates
+    assert candidate.age_gap is not None and candidate.age_gap.reference_age_years == 5.0
+    assert candidate.reference_face_id == child_photo, "the photo that puts the case forward, not the adult's"
+    assert candidate.similarity == pytest.approx(0.15 / np.sqrt(0.15**2 + 1), abs=1e-6)
+    assert candidate.false_accept_rate == pytest.approx(CALIBRATION.false_accept_rate(np.array([0.1483]))[0], rel=0.01)
 
 
 def test_the_age_gap_floor_and_its_switch() -> None:
@@ -160,3 +189,14 @@ def test_centroids_count_in_the_expected_wrong_cases() -> None:
     point = operating_point(CENTROIDS, 900, max_wrong=0.1, multi_photo_cases=100)
     assert point.comparisons == 1_000 and point.far == pytest.approx(1e-4)
     assert point.expected_wrong == pytest.approx(0.1)
+
+
+def test_a_centroid_table_measured_less_far_than_the_point_is_left_out() -> None:
+    short = replace(CALIBRATION, centroid=((2, ((1e-1, 0.20), (1e-2, 0.30), (1e-3, 0.40))),))
+    assert operating_point(short, 100, max_wrong=None, multi_photo_cases=10).centroid_thresholds == (
+        (2, pytest.approx(0.40)),
+    )
+    strict = operating_point(short, 1_000_000, max_wrong=0.1, multi_photo_cases=10)
+    assert strict.far == pytest.approx(1e-6) and strict.centroid_threshold(2) is None, (
+        "no threshold at 1e-6 read off a table that ends at 1e-3"
+    )
