@@ -23,6 +23,7 @@ from models.registry import resolve_pack
 from serving.scans.sources import SourceItem, list_source
 from serving.scans.stages import Batch, EmbedStage, LocateStage, ReadStage, StageModels
 from serving.scans.writer import BatchWriter, ScanProgress
+from serving.services.retro import queue_children_retro
 from serving.services.scans import ScanRequest
 from storage.database import Database
 from storage.tables import Job
@@ -71,14 +72,19 @@ class Scanner:
         progress = ScanProgress.resumed(job.progress_detail, files=len(items), attempt=job.attempts)
         writer = BatchWriter(self.db, job, pack, request, progress, self.scan, lease, self.policy)
         logger.info("scan job %s: %d files, attempt %d", job.id, len(items), job.attempts)
-        for batch in self.batches(items, request) if items else ():
-            cancelled = writer.write(batch)
-            if on_progress is not None:
-                on_progress(progress)
-            if cancelled:
-                logger.info("scan job %s: cancelled after %d of %d files", job.id, progress.seen, len(items))
-                return {**progress.detail(), "cancelled": True}
-        return progress.detail()
+        try:
+            for batch in self.batches(items, request) if items else ():
+                cancelled = writer.write(batch)
+                if on_progress is not None:
+                    on_progress(progress)
+                if cancelled:
+                    logger.info("scan job %s: cancelled after %d of %d files", job.id, progress.seen, len(items))
+                    return {**progress.detail(), "cancelled": True}
+            return progress.detail()
+        finally:
+            if progress.stored:  # what was stored, even by a scan that stops early
+                with self.db.transaction() as session:
+                    queue_children_retro(session, pack=pack.name, policy=self.policy)
 
     def batches(self, items: list[SourceItem], request: ScanRequest) -> Iterator[Batch]:
         """The pipeline's output for ``items``, a write batch at a time; nothing is stored here."""

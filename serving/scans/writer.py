@@ -76,7 +76,7 @@ class BatchWriter:
     ) -> None:
         self.db, self.job, self.request, self.progress, self.scan, self.lease = db, job, request, progress, scan, lease
         info = PackInfo.of(pack, policy)
-        self.recorder = SightingRecorder(info, LiveGallery(info), scan.matches_per_face)
+        self.recorder = SightingRecorder(info, LiveGallery(info), scan.matches_per_face, bulk=True)
         self.dimension = pack.embedder.embedding_size
 
     def write(self, batch: Batch) -> bool:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.ages import AgeGap, age_gap, photo_age
 from pipeline.calibration import OperatingPoint, operating_point
+from pipeline.candidates import MatchPolicy
 from serving.services.sightings import PackInfo, announce
 from storage.audit import AuditLog
 from storage.jobs import JobQueue
@@ -36,6 +37,22 @@ def queue_retro_search(session: Session, faces: Sequence[FaceRow]) -> None:
         queue.enqueue(kind=RETRO_JOB, payload={"face_id": str(face.id), "pack": face.pack}, priority=JobPriority.HIGH)
 
 
+def queue_children_retro(session: Session, *, pack: str, policy: MatchPolicy) -> int:
+    """After sightings stored in bulk (a scan, a sync): search again each open case's reference photos
+    that show a child, so each puts forward its closest sightings photographed years later. A bulk
+    photo does not put children's cases forward by itself (one of thousands would bring up to
+    ``candidates`` each): here the top few are per child's photo. Returns the jobs queued."""
+    rule = policy.age_gap
+    if rule is None:
+        return 0
+    queue, queued = JobQueue(session), 0
+    for face in FaceRepository(session).open_case_faces(pack=pack):
+        if face.age is not None and face.age.age_years < rule.child_under:
+            identity = {"face_id": str(face.face_id), "pack": pack}
+            queued += queue.enqueue_once(kind=RETRO_JOB, identity=identity, payload=identity)[1]
+    return queued
+
+
 def retro_search(session: Session, *, face_id: uuid.UUID, pack: PackInfo) -> dict[str, object]:
     """Record a pending match for every stored sighting face above threshold for this reference face,
     and, when its photo shows a child, for the closest sightings photographed years later."""
@@ -52,8 +69,13 @@ def retro_search(session: Session, *, face_id: uuid.UUID, pack: PackInfo) -> dic
     vector = np.asarray(face.embedding, np.float32)
     hits = faces.search(pack=pack.name, vector=vector, k=RETRO_LIMIT, sightings_only=True)
     above = [hit for hit in hits if hit.similarity >= point.threshold]
-    gaps = _across_age_gap(session, face, case, hits, pack)
-    chosen = above + [hit for hit in hits if hit.face_id in gaps and hit not in above]
+    # The flag says why a sighting is put forward: one above the threshold needs no other reason.
+    gaps = {
+        face_id: gap
+        for face_id, gap in _across_age_gap(session, face, case, hits, pack).items()
+        if face_id not in {hit.face_id for hit in above}
+    }
+    chosen = above + [hit for hit in hits if hit.face_id in gaps]
     fresh = sum(_record(session, case, face, hit, point, pack, gaps.get(hit.face_id)) for hit in chosen)
     AuditLog(session).append(
         actor="system:retro-search",

@@ -104,7 +104,7 @@ class LiveGallery:
             self.gallery.replace(faces.open_case_faces(pack=self.pack.name))
             self.version = version
 
-    def rank(self, vectors: NDArray[np.float32], k: int, day: date) -> Ranking:
+    def rank(self, vectors: NDArray[np.float32], k: int, day: date | None) -> Ranking:
         pack = self.pack
         return rank_candidates(self.gallery, pack.calibration, vectors, k, policy=pack.policy, probe_day=day)
 
@@ -126,8 +126,17 @@ class SightingRecorder:
     refreshed once per batch.
     """
 
-    def __init__(self, pack: PackInfo, gallery: LiveGallery | None = None, matches_per_face: int = MATCHES_PER_FACE):
-        self.pack, self.gallery, self.matches_per_face = pack, gallery, matches_per_face
+    def __init__(
+        self,
+        pack: PackInfo,
+        gallery: LiveGallery | None = None,
+        matches_per_face: int = MATCHES_PER_FACE,
+        *,
+        bulk: bool = False,
+    ) -> None:
+        """``bulk``: photos come by the thousand (scans, syncs), and none puts children's cases forward
+        across an age gap by itself; the caller queues ``queue_children_retro`` afterwards."""
+        self.pack, self.gallery, self.matches_per_face, self.bulk = pack, gallery, matches_per_face, bulk
 
     def refresh(self, session: Session) -> None:
         """Bring the gallery up to the open cases as they are now (one cheap query when nothing changed)."""
@@ -151,7 +160,7 @@ class SightingRecorder:
         if not created:
             return Sighting(image.id, False, stored_faces(session, image.id))
         if ranking is None:
-            ranking = self._rank(vectors, probe_day(photo.taken_at))
+            ranking = self._rank(vectors, None if self.bulk else probe_day(photo.taken_at))
         rows = FaceRepository(session).add(image_id=image.id, pack=self.pack.name, faces=new_faces(faces, vectors))
         stored = [
             StoredFace(row.id, face, self._matches(session, row.id, hits, ranking.point))
@@ -192,7 +201,7 @@ class SightingRecorder:
             )
         return sightings
 
-    def _rank(self, vectors: NDArray[np.float32], day: date) -> Ranking:
+    def _rank(self, vectors: NDArray[np.float32], day: date | None) -> Ranking:
         if self.gallery is None:
             raise ValueError("a recorder without a gallery needs the candidates from its caller")
         return self.gallery.rank(vectors, self.matches_per_face, day)
