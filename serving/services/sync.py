@@ -27,6 +27,7 @@ from serving.external.fetch import FetchError, FetchRefusedError, fetch
 from serving.external.remote import RemoteError, RemoteSource, Watermark, open_source
 from serving.metrics import metrics
 from serving.services.analysis import Analyser, PhotoFaces
+from serving.services.retro import queue_children_retro
 from serving.services.sightings import LiveGallery, PackInfo, PhotoRecord, SightingRecorder
 from serving.services.sync_records import (
     SyncCounts,
@@ -70,7 +71,7 @@ class Syncer:
         pack: PackInfo,
     ) -> None:
         self.db, self.box, self.settings, self.analyser, self.photos = db, box, settings, analyser, photos
-        self.recorder = SightingRecorder(pack, LiveGallery(pack))
+        self.recorder = SightingRecorder(pack, LiveGallery(pack), bulk=True)
 
     def run(
         self,
@@ -114,6 +115,9 @@ class Syncer:
         finally:
             if remote is not None:
                 remote.close()
+        if counts.photos:
+            with self.db.transaction() as session:
+                queue_children_retro(session, pack=self.recorder.pack.name, policy=self.recorder.pack.policy)
         return self._finish(log.id, database_id, counts, error, started)
 
     def _pages(
@@ -187,7 +191,8 @@ class Syncer:
             )
             setattr(counts, outcome, getattr(counts, outcome) + 1)
             if outcome != "unchanged" and photo is not None and found is not None:
-                self._sighting(session, photo, found, record.id, source, remote_id, counts, actor)
+                taken_at = event_time(data.get("event_date"))
+                self._sighting(session, photo, found, record.id, source, remote_id, counts, actor, taken_at)
 
     def _photo(
         self, source: ExternalDatabase, mapping: SchemaMapping, reference: Any
@@ -215,6 +220,7 @@ class Syncer:
         remote_id: str,
         counts: SyncCounts,
         actor: str,
+        taken_at: datetime | None,
     ) -> None:
         digest, uri = self.photos.put(photo, suffix="." + found.format.lower() if found.format != "unknown" else "")
         sighting = self.recorder.record(
@@ -231,6 +237,7 @@ class Syncer:
                 source_label=source.name[:200],
                 source_key=remote_id,
                 external_record_id=record_id,
+                taken_at=taken_at,
             ),
             faces=found.faces,
             vectors=found.vectors,
@@ -258,3 +265,15 @@ class Syncer:
             if rows := getattr(counts, outcome):  # Ray's counters refuse an increment of 0
                 metrics().sync_rows.inc(rows, tags={"outcome": outcome})
         return sync_summary(log)
+
+
+def event_time(value: Any) -> datetime | None:
+    """A record's event date as the moment its photo was taken (a day alone: its start, UTC; a time without
+    a zone: UTC); None when the source gives none or something that is not a date."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

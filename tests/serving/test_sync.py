@@ -246,21 +246,26 @@ def test_a_record_of_a_missing_person_becomes_a_pending_match(
     with db.transaction() as session:
         session.get_one(Case, case_id).assignee_id = investigator.id
     database = remote()
-    database.add(1, "Admitted Patient", faces_dir / "people" / "fr_obama" / "examples__obama2.jpg", datetime.now(UTC))
-    database.add(2, "Someone Else", photo_of(faces_dir, "deepface_id06"), datetime.now(UTC))
+    admitted = datetime(2019, 5, 4, 9, 30, tzinfo=UTC)
+    database.add(1, "Admitted Patient", faces_dir / "people" / "fr_obama" / "examples__obama2.jpg", admitted)
+    database.add(2, "Someone Else", photo_of(faces_dir, "deepface_id06"), admitted)
     source = register(service, admin, database.url)
-    service.set_mapping(admin, source, BYTES_MAPPING)
+    field_map = {**BYTES_MAPPING["field_map"], "event_date": "updated_at"}  # when the record's photo was taken
+    service.set_mapping(admin, source, {**BYTES_MAPPING, "field_map": field_map})
 
     result = syncer.run(source)
     assert result["status"] == "succeeded" and result["matches"] == 1, result
     with db.transaction() as session:
         [match] = session.scalars(sa.select(Match)).all()
         notes = session.scalars(sa.select(Notification).where(Notification.user_id == investigator.id)).all()
-        keys = session.scalars(
-            sa.select(Image.source_key).join(Face, Face.image_id == Image.id).where(Face.id == match.face_id)
+        [(key, taken_at)] = session.execute(
+            sa.select(Image.source_key, Image.taken_at)
+            .join(Face, Face.image_id == Image.id)
+            .where(Face.id == match.face_id)
         ).all()
     assert match.case_id == case_id and match.status.value == "pending"
-    assert keys == ["1"] and [n.match_id for n in notes] == [match.id]
+    assert key == "1" and [n.match_id for n in notes] == [match.id]
+    assert taken_at == admitted, "the record's event date dates its photo"
 
 
 def test_a_mapping_is_checked_against_the_remote_when_saved(
