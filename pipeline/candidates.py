@@ -113,7 +113,8 @@ def _candidates(
     point: OperatingPoint,
 ) -> list[Candidate]:
     across = {hit[0]: (hit, gap) for hit, gap in aged}
-    chosen = hits + [hit for hit, _ in aged if hit[0] not in {case for case, _, _ in hits}]
+    ranked = {case for case, _, _ in hits}
+    chosen = hits + [hit for hit, _ in aged if hit[0] not in ranked]
     judged = []
     for case, similarity, face in chosen:
         centroid = _centroid(centroids.get(case), calibration)

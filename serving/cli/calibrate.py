@@ -34,7 +34,7 @@ from pipeline.evaluate import (
 )
 from serving.cli.common import load
 from serving.cli.evaluate import analyse
-from serving.cli.labelled import ERRATA, labelled_set, read_leave_out
+from serving.cli.labelled import labelled_set, leave_out_option, read_leave_out
 
 FARS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
 CENTROID_PHOTOS = (2, 3)  # the largest table also serves cases of more photos
@@ -50,13 +50,7 @@ _DIRECTORY = click.Path(exists=True, file_okay=False, path_type=Path)
 @click.option(
     "--impostors", type=_DIRECTORY, default=CALIBRATION_DATA / "lfw_singles", show_default=True, help="Other people."
 )
-@click.option(
-    "--leave-out",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=ERRATA,
-    show_default=True,
-    help="Photos whose folder names the wrong person (identity/file a line), analysed but not counted.",
-)
+@leave_out_option
 @click.option("--operating-far", type=float, default=1e-3, show_default=True, help="FAR of the default threshold.")
 @click.option("--write", is_flag=True, help="Replace the [calibration] table of the pack's manifest.")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), help="Keep (and reuse) the faces found.")

@@ -28,11 +28,11 @@ from pipeline.evaluate import (
 )
 from serving.cli.common import LoadedEngine, engine_options, load
 from serving.cli.labelled import (
-    ERRATA,
     LabelledSet,
     PhotoFaces,
     analyse_photos,
     labelled_set,
+    leave_out_option,
     read_leave_out,
     read_pairs,
 )
@@ -56,13 +56,7 @@ MAX_WRONG = MatchingSettings().max_wrong_per_search
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Tab-separated pair list with columns same, img0, img1 (paths relative to it), e.g. CACD-VS.",
 )
-@click.option(
-    "--leave-out",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=ERRATA,
-    show_default=True,
-    help="Photos whose folder names the wrong person (identity/file a line), analysed but not counted.",
-)
+@leave_out_option
 @click.option("--plots", type=click.Path(file_okay=False, path_type=Path), help="Write ROC, DET and score PNGs here.")
 @click.option(
     "--cache",

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import numpy as np
 from numpy.typing import NDArray
 
@@ -90,6 +91,14 @@ class LabelledSet:
 
 
 ERRATA = Path(__file__).resolve().parents[2] / "configs" / "calibration" / "lfw_errata.txt"
+
+leave_out_option = click.option(
+    "--leave-out",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=ERRATA,
+    show_default=True,
+    help="Photos whose folder names the wrong person (identity/file a line), analysed but not counted.",
+)
 
 
 def read_leave_out(path: Path | None) -> frozenset[str]:

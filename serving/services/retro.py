@@ -70,11 +70,9 @@ def retro_search(session: Session, *, face_id: uuid.UUID, pack: PackInfo) -> dic
     hits = faces.search(pack=pack.name, vector=vector, k=RETRO_LIMIT, sightings_only=True)
     above = [hit for hit in hits if hit.similarity >= point.threshold]
     # The flag says why a sighting is put forward: one above the threshold needs no other reason.
-    gaps = {
-        face_id: gap
-        for face_id, gap in _across_age_gap(session, face, case, hits, pack).items()
-        if face_id not in {hit.face_id for hit in above}
-    }
+    passed = {hit.face_id for hit in above}
+    across = _across_age_gap(session, face, case, hits, pack)
+    gaps = {face_id: gap for face_id, gap in across.items() if face_id not in passed}
     chosen = above + [hit for hit in hits if hit.face_id in gaps]
     fresh = sum(_record(session, case, face, hit, point, pack, gaps.get(hit.face_id)) for hit in chosen)
     AuditLog(session).append(
