@@ -43,11 +43,11 @@ from serving.services.cases import CaseService
 from serving.services.external import ExternalService
 from serving.services.faces import FaceService
 from serving.services.images import ImageService
+from serving.services.live_gallery import PackInfo
 from serving.services.matches import MatchService
 from serving.services.notifications import NotificationService
 from serving.services.queue import JobService
 from serving.services.references import EnrolmentRules
-from serving.services.sightings import PackInfo
 from serving.services.signins import SignInPolicy, SignInService
 from serving.services.users import UserService
 from serving.ui import router as ui_router

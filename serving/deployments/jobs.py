@@ -24,8 +24,8 @@ from serving.scans.scanner import Scanner
 from serving.services.analysis import ServeAnalyser
 from serving.services.audit import audit_anchor, verify_anchored
 from serving.services.jobs import RETENTION_JOB, JobHandlers
+from serving.services.live_gallery import PackInfo
 from serving.services.scans import SCAN_JOB
-from serving.services.sightings import PackInfo
 from serving.services.sync import Syncer
 from storage.audit import AuditLog
 from storage.database import open_database

@@ -15,8 +15,9 @@ from pipeline.candidates import MatchPolicy
 from pipeline.types import Face
 from serving.metrics import metrics
 from serving.scans.stages import Batch, FaceBlock
+from serving.services.live_gallery import LiveGallery, PackInfo
 from serving.services.scans import ScanRequest
-from serving.services.sightings import BatchAudit, LiveGallery, PackInfo, PhotoRecord, SightingRecorder
+from serving.services.sightings import BatchAudit, PhotoRecord, SightingRecorder
 from storage.database import Database
 from storage.jobs import JobQueue
 from storage.tables import ImageSource, Job

@@ -19,17 +19,10 @@ from serving.auth.policy import ROLES, Action, authorize_case
 from serving.deployments.messages import LocatedPhoto, PhotoError
 from serving.errors import EnrolmentError
 from serving.services.chain import call_stage
+from serving.services.live_gallery import PackInfo, probe_day
 from serving.services.references import Chosen, EnrolmentRules, FaceChoice, IntakeWarning, choose_reference
 from serving.services.retro import queue_retro_search
-from serving.services.sightings import (
-    PackInfo,
-    PhotoRecord,
-    Sighting,
-    SightingRecorder,
-    add_image,
-    new_faces,
-    probe_day,
-)
+from serving.services.sightings import PhotoRecord, Sighting, SightingRecorder, add_image, new_faces
 from storage.audit import AuditLog
 from storage.database import Database
 from storage.errors import ConflictError, InvalidTransitionError

@@ -13,10 +13,10 @@ from configs.settings import SmtpSettings
 from serving.metrics import metrics
 from serving.scans.scanner import Scanner
 from serving.services.delivery import send_email, send_webhook
+from serving.services.live_gallery import PackInfo
 from serving.services.notify import DELIVERY_JOBS, Event, Notifier, webhook_secret
 from serving.services.retro import RETRO_JOB, retro_search
 from serving.services.scans import SCAN_JOB
-from serving.services.sightings import PackInfo
 from serving.services.sync import SYNC_JOB, Syncer
 from storage.database import Database
 from storage.erasure import ErasureReason, erase_case

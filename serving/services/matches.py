@@ -11,9 +11,9 @@ import sqlalchemy as sa
 
 from serving.auth.policy import Action, authorize
 from serving.metrics import metrics
+from serving.services.live_gallery import PackInfo
 from serving.services.match_views import MatchView, view_match
 from serving.services.notify import Event, Notifier, case_followers, case_workers
-from serving.services.sightings import PackInfo
 from storage.audit import AuditLog
 from storage.database import Database
 from storage.repositories.cases import CaseRepository

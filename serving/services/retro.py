@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from pipeline.ages import AgeGap, age_gap, photo_age
 from pipeline.calibration import OperatingPoint, operating_point
 from pipeline.candidates import MatchPolicy
-from serving.services.sightings import PackInfo, announce
+from serving.services.live_gallery import PackInfo
+from serving.services.sightings import announce
 from storage.audit import AuditLog
 from storage.jobs import JobQueue
 from storage.repositories.faces import FaceHit, FaceRepository

@@ -27,8 +27,9 @@ from serving.external.fetch import FetchError, FetchRefusedError, fetch
 from serving.external.remote import RemoteError, RemoteSource, Watermark, open_source
 from serving.metrics import metrics
 from serving.services.analysis import Analyser, PhotoFaces
+from serving.services.live_gallery import LiveGallery, PackInfo
 from serving.services.retro import queue_children_retro
-from serving.services.sightings import LiveGallery, PackInfo, PhotoRecord, SightingRecorder
+from serving.services.sightings import PhotoRecord, SightingRecorder
 from serving.services.sync_records import (
     SyncCounts,
     connection_of,

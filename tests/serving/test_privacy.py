@@ -17,7 +17,7 @@ from pipeline.engine import FaceEngine
 from serving.services.analysis import EngineAnalyser
 from serving.services.external import ExternalService
 from serving.services.jobs import JobHandlers
-from serving.services.sightings import PackInfo
+from serving.services.live_gallery import PackInfo
 from serving.services.sync import Syncer
 from storage.database import open_database
 from storage.external.credentials import CredentialBox

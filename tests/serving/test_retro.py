@@ -17,8 +17,9 @@ from pipeline.candidates import MatchPolicy
 from pipeline.decode import read_image_file
 from pipeline.engine import EngineOptions, FaceEngine
 from serving.services.cases import CaseService
+from serving.services.live_gallery import LiveGallery, PackInfo
 from serving.services.retro import RETRO_JOB, queue_children_retro, retro_search
-from serving.services.sightings import LiveGallery, PackInfo, PhotoRecord, SightingRecorder
+from serving.services.sightings import PhotoRecord, SightingRecorder
 from storage.database import Database
 from storage.jobs import JobQueue
 from storage.photos import PhotoStore

@@ -29,7 +29,7 @@ from serving.external.fetch import FetchLimits
 from serving.external.remote import Connection, Query, Selection, Watermark, open_source
 from serving.services.analysis import EngineAnalyser
 from serving.services.external import ExternalService, MappingError
-from serving.services.sightings import PackInfo
+from serving.services.live_gallery import PackInfo
 from serving.services.sync import Syncer
 from storage.database import Database
 from storage.embedded import EmbeddedPostgres

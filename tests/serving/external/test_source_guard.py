@@ -20,7 +20,7 @@ from pipeline.errors import CorruptImageError
 from serving.external.fetch import FetchLimits
 from serving.external.remote import Connection, RemoteError, Selection, open_source
 from serving.services.external import ExternalService
-from serving.services.sightings import PackInfo
+from serving.services.live_gallery import PackInfo
 from serving.services.sync import Syncer
 from storage.database import Database
 from storage.embedded import EmbeddedPostgres
