@@ -115,7 +115,8 @@ def _offline(args: argparse.Namespace, paths: list[Path]) -> tuple[float, int]:
 def _scan(args: argparse.Namespace, work: Path) -> tuple[dict[str, float], dict[str, float]]:
     import ray
 
-    from configs.settings import ModelSettings, PipelineSettings, ScanSettings
+    from configs.faces import ModelSettings, PipelineSettings
+    from configs.settings import ScanSettings
     from serving.scans.scanner import Scanner
     from serving.scans.sources import list_source
     from serving.services.scans import SCAN_JOB, ScanRequest

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from configs.settings import PipelineSettings
+from configs.faces import PipelineSettings
 from models.packs import ModelPack
 from pipeline.decode import read_image_file
 from pipeline.engine import FaceEngine

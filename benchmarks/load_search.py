@@ -102,7 +102,7 @@ class LocalService:
         from pydantic import SecretStr
         from ray import serve
 
-        from configs.settings import ModelSettings, PipelineSettings
+        from configs.faces import ModelSettings, PipelineSettings
         from serving.app import AppArgs, Batching, Scaling, build_app
         from serving.auth.passwords import hash_password
         from storage.database import open_database

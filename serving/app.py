@@ -14,11 +14,10 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, Field, SecretStr
 from ray.serve import Application, Deployment
 
+from configs.faces import ModelSettings, PipelineSettings
 from configs.settings import (
     AuditSettings,
     ExternalSettings,
-    ModelSettings,
-    PipelineSettings,
     ScanSettings,
     Settings,
     SmtpSettings,

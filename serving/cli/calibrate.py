@@ -20,7 +20,8 @@ from typing import Any
 import click
 import numpy as np
 
-from configs.settings import MatchingSettings, get_settings
+from configs.faces import MatchingSettings
+from configs.settings import get_settings
 from pipeline.calibration import Calibration
 from pipeline.evaluate import (
     PairScores,

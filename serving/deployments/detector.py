@@ -8,7 +8,7 @@ from typing import Any
 
 from ray import serve
 
-from configs.settings import ModelSettings, PipelineSettings
+from configs.faces import ModelSettings, PipelineSettings
 from models.registry import load_photo_locator, resolve_pack
 from pipeline.errors import ImageError
 from serving.deployments.messages import BatchLog, LocatedPhoto, PhotoError

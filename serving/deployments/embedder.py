@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 from ray import serve
 
-from configs.settings import ModelSettings, PipelineSettings
+from configs.faces import ModelSettings, PipelineSettings
 from models.registry import load_embedder, resolve_pack
 from pipeline.engine import embed_groups
 from serving.deployments.messages import BatchLog

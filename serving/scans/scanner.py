@@ -18,7 +18,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from configs.settings import MatchingSettings, ModelSettings, PipelineSettings, ScanSettings
+from configs.faces import MatchingSettings, ModelSettings, PipelineSettings
+from configs.settings import ScanSettings
 from models.registry import resolve_pack
 from serving.scans.sources import SourceItem, list_source
 from serving.scans.stages import Batch, EmbedStage, LocateStage, ReadStage, StageModels

@@ -25,7 +25,8 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 from sqlalchemy.orm import sessionmaker
 
-from configs.settings import ModelSettings, PipelineSettings, ScanSettings, SmtpSettings
+from configs.faces import ModelSettings, PipelineSettings
+from configs.settings import ScanSettings, SmtpSettings
 from serving.auth.passwords import hash_password
 from storage.database import Database
 from storage.embedded import EmbeddedPostgres

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from configs.settings import ModelSettings, PipelineSettings, ScanSettings
+from configs.faces import ModelSettings, PipelineSettings
+from configs.settings import ScanSettings
 from models.registry import PackSources, load_engine, resolve_pack
 from pipeline.decode import read_image_file
 from pipeline.engine import EngineOptions, FaceEngine

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from configs.settings import ModelSettings, PipelineSettings, ScanSettings
+from configs.faces import ModelSettings, PipelineSettings
+from configs.settings import ScanSettings
 from serving.errors import PermissionDeniedError
 from serving.scans.scanner import Scanner
 from serving.scans.sources import SourceError, SourceItem, list_source, read_items
